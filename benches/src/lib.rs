@@ -1,0 +1,2 @@
+//! Benchmarks for the workspace.
+#![forbid(unsafe_code)]
