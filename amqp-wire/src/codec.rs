@@ -1,0 +1,260 @@
+//! The primitive readers and writers that frames, properties and the generated method codecs are
+//! built from.
+//!
+//! Decoding goes through [`Reader`], a cursor over a [`Bytes`] payload: every read checks the
+//! remaining length first and fails with a [`WireError`] naming the field, and strings come back
+//! as slices of the payload (no copy). Encoding appends to a caller's [`BytesMut`] with the `put_*`
+//! functions below, plus [`bytes::BufMut`] for the integers.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::table::{self, FieldTable};
+use crate::{ShortStr, Timestamp, WireError};
+
+/// A cursor over one payload (a method frame's arguments, a content header, a field table).
+///
+/// Every method takes `what`, the name of the field being read, e.g. `"basic.publish.exchange"`,
+/// which the error carries if the read fails. None of them panics, whatever the input.
+///
+/// ```
+/// use amqp_wire::Reader;
+/// use bytes::Bytes;
+///
+/// let mut r = Reader::new(Bytes::from_static(b"\x00\x2a\x05hello"));
+/// assert_eq!(r.u16("ticket")?, 42);
+/// assert_eq!(r.short_str("queue")?, "hello");
+/// r.finish("queue.declare")?;
+/// assert!(r.u8("more").is_err());
+/// # Ok::<(), amqp_wire::WireError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Reader {
+    buf: Bytes,
+}
+
+impl Reader {
+    /// Starts reading at the beginning of `buf`.
+    pub fn new(buf: Bytes) -> Self {
+        Self { buf }
+    }
+
+    /// How many bytes are left.
+    pub fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The bytes not read yet.
+    pub fn into_rest(self) -> Bytes {
+        self.buf
+    }
+
+    /// Succeeds only if every byte has been read; `what` names the enclosing structure.
+    pub fn finish(&self, what: &'static str) -> Result<(), WireError> {
+        match self.buf.len() {
+            0 => Ok(()),
+            count => Err(WireError::TrailingBytes { what, count }),
+        }
+    }
+
+    fn need(&self, n: usize, what: &'static str) -> Result<(), WireError> {
+        if self.buf.len() < n {
+            return Err(WireError::Truncated { what });
+        }
+        Ok(())
+    }
+
+    /// An octet.
+    pub fn u8(&mut self, what: &'static str) -> Result<u8, WireError> {
+        self.need(1, what)?;
+        Ok(self.buf.get_u8())
+    }
+
+    /// A big-endian 16-bit unsigned integer (`short`).
+    pub fn u16(&mut self, what: &'static str) -> Result<u16, WireError> {
+        self.need(2, what)?;
+        Ok(self.buf.get_u16())
+    }
+
+    /// A big-endian 32-bit unsigned integer (`long`).
+    pub fn u32(&mut self, what: &'static str) -> Result<u32, WireError> {
+        self.need(4, what)?;
+        Ok(self.buf.get_u32())
+    }
+
+    /// A big-endian 64-bit unsigned integer (`longlong`).
+    pub fn u64(&mut self, what: &'static str) -> Result<u64, WireError> {
+        self.need(8, what)?;
+        Ok(self.buf.get_u64())
+    }
+
+    pub(crate) fn i8(&mut self, what: &'static str) -> Result<i8, WireError> {
+        self.need(1, what)?;
+        Ok(self.buf.get_i8())
+    }
+
+    pub(crate) fn i16(&mut self, what: &'static str) -> Result<i16, WireError> {
+        self.need(2, what)?;
+        Ok(self.buf.get_i16())
+    }
+
+    pub(crate) fn i32(&mut self, what: &'static str) -> Result<i32, WireError> {
+        self.need(4, what)?;
+        Ok(self.buf.get_i32())
+    }
+
+    pub(crate) fn i64(&mut self, what: &'static str) -> Result<i64, WireError> {
+        self.need(8, what)?;
+        Ok(self.buf.get_i64())
+    }
+
+    pub(crate) fn f32(&mut self, what: &'static str) -> Result<f32, WireError> {
+        self.need(4, what)?;
+        Ok(self.buf.get_f32())
+    }
+
+    pub(crate) fn f64(&mut self, what: &'static str) -> Result<f64, WireError> {
+        self.need(8, what)?;
+        Ok(self.buf.get_f64())
+    }
+
+    /// The next `len` bytes, as a slice sharing the payload's buffer.
+    pub(crate) fn bytes(&mut self, len: usize, what: &'static str) -> Result<Bytes, WireError> {
+        self.need(len, what)?;
+        Ok(self.buf.split_to(len))
+    }
+
+    /// A run of bytes prefixed by its length as a `long` (u32).
+    fn long_prefixed(&mut self, what: &'static str) -> Result<Bytes, WireError> {
+        let len = self.u32(what)?;
+        // A length that does not fit in usize cannot fit in the buffer either.
+        let len = usize::try_from(len).map_err(|_| WireError::Truncated { what })?;
+        self.bytes(len, what)
+    }
+
+    /// A short string: one length octet, then that many octets of UTF-8.
+    pub fn short_str(&mut self, what: &'static str) -> Result<ShortStr, WireError> {
+        let len = self.u8(what)?;
+        let bytes = self.bytes(usize::from(len), what)?;
+        ShortStr::from_bytes(bytes, what)
+    }
+
+    /// A long string: a u32 length, then that many octets (any encoding). The result shares the
+    /// payload's buffer.
+    pub fn long_str(&mut self, what: &'static str) -> Result<Bytes, WireError> {
+        self.long_prefixed(what)
+    }
+
+    /// A field table: a u32 length in octets, then key/value pairs.
+    ///
+    /// Tables and arrays nested deeper than [`FieldTable::MAX_DEPTH`] are rejected with
+    /// [`WireError::NestingTooDeep`]. A key that appears twice keeps its first position and its
+    /// last value, exactly as if the pairs had been [inserted](FieldTable::insert) in order.
+    pub fn table(&mut self, what: &'static str) -> Result<FieldTable, WireError> {
+        table::read_table(self, what, 1)
+    }
+
+    /// A timestamp: u64 seconds since the Unix epoch.
+    pub fn timestamp(&mut self, what: &'static str) -> Result<Timestamp, WireError> {
+        self.u64(what)
+    }
+
+    /// Reads a length-prefixed region and returns a reader over just that region.
+    pub(crate) fn sub_reader(&mut self, what: &'static str) -> Result<Self, WireError> {
+        Ok(Self::new(self.long_prefixed(what)?))
+    }
+}
+
+/// Writes a short string: its length as one octet, then its octets.
+pub fn put_short_str(dst: &mut BytesMut, s: &ShortStr) {
+    let bytes = s.as_bytes();
+    // ShortStr guarantees at most 255 octets.
+    dst.put_u8(u8::try_from(bytes.len()).unwrap_or(u8::MAX));
+    dst.put_slice(bytes);
+}
+
+/// Writes a long string: its length as a u32, then its octets.
+///
+/// A string longer than `u32::MAX` octets cannot be represented; its length is written as
+/// `u32::MAX`, and the frame that holds it is refused by [`Frame::encode`](crate::Frame::encode)
+/// because it is then itself larger than a frame can be.
+pub fn put_long_str(dst: &mut BytesMut, s: &[u8]) {
+    dst.put_u32(u32::try_from(s.len()).unwrap_or(u32::MAX));
+    dst.put_slice(s);
+}
+
+/// Writes a field table: its length in octets as a u32, then each key and value, in insertion
+/// order. Nested tables and arrays are written in the same pass, their lengths patched in place.
+pub fn put_table(dst: &mut BytesMut, table: &FieldTable) {
+    table::write_table(dst, table);
+}
+
+/// Writes a u32 placeholder, lets `body` append, then patches the placeholder with the number of
+/// octets appended.
+pub(crate) fn put_sized(dst: &mut BytesMut, body: impl FnOnce(&mut BytesMut)) {
+    let start = dst.len();
+    dst.put_u32(0);
+    body(dst);
+    let len = dst.len() - start - 4;
+    patch_u32(dst, start, u32::try_from(len).unwrap_or(u32::MAX));
+}
+
+/// Overwrites the four octets at `at` (written earlier by the caller) with `value`.
+pub(crate) fn patch_u32(dst: &mut BytesMut, at: usize, value: u32) {
+    if let Some(slot) = dst.get_mut(at..at + 4) {
+        slot.copy_from_slice(&value.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_are_big_endian() {
+        let mut r = Reader::new(Bytes::from_static(&[
+            1, 0, 2, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 4,
+        ]));
+        assert_eq!(r.u8("a").unwrap(), 1);
+        assert_eq!(r.u16("b").unwrap(), 2);
+        assert_eq!(r.u32("c").unwrap(), 3);
+        assert_eq!(r.u64("d").unwrap(), 4);
+        assert_eq!(r.remaining(), 0);
+        assert_eq!(r.u8("e"), Err(WireError::Truncated { what: "e" }));
+    }
+
+    #[test]
+    fn truncated_reads_consume_nothing_and_name_the_field() {
+        let mut r = Reader::new(Bytes::from_static(&[0, 0, 0]));
+        assert_eq!(r.u32("x"), Err(WireError::Truncated { what: "x" }));
+        assert_eq!(r.remaining(), 3);
+        let mut r = Reader::new(Bytes::from_static(b"\x05abc"));
+        assert_eq!(r.short_str("q"), Err(WireError::Truncated { what: "q" }));
+        let mut r = Reader::new(Bytes::from_static(b"\xff\xff\xff\xffabc"));
+        assert_eq!(r.long_str("s"), Err(WireError::Truncated { what: "s" }));
+    }
+
+    #[test]
+    fn long_str_shares_the_buffer() {
+        let payload = Bytes::from(b"\x00\x00\x00\x03abcZ".to_vec());
+        let base = payload.as_ptr() as usize;
+        let mut r = Reader::new(payload);
+        let s = r.long_str("s").unwrap();
+        assert_eq!(&s[..], b"abc");
+        assert_eq!(s.as_ptr() as usize, base + 4);
+        assert_eq!(
+            r.finish("p"),
+            Err(WireError::TrailingBytes {
+                what: "p",
+                count: 1
+            })
+        );
+    }
+
+    #[test]
+    fn string_writers() {
+        let mut dst = BytesMut::new();
+        put_short_str(&mut dst, &ShortStr::from_static("ab"));
+        put_long_str(&mut dst, b"xyz");
+        assert_eq!(&dst[..], b"\x02ab\x00\x00\x00\x03xyz");
+    }
+}

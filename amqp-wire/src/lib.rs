@@ -14,16 +14,19 @@
 pub mod codec;
 mod error;
 mod frame;
+mod protocol;
 mod shortstr;
+/// The types generated at build time from `spec/amqp0-9-1.xml`, all re-exported at the root.
 pub mod spec;
 mod table;
 
 pub use codec::Reader;
 pub use error::WireError;
 pub use frame::*;
+pub use protocol::ProtocolHeader;
 pub use shortstr::ShortStr;
 pub use spec::*;
-pub use table::*;
+pub use table::{Decimal, FieldArray, FieldTable, FieldValue, TableIter};
 
 /// A long string: a length-prefixed run of octets with no encoding requirement.
 pub type LongStr = bytes::Bytes;
