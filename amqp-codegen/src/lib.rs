@@ -1,3 +1,52 @@
 //! Generates typed Rust from the AMQP 0-9-1 XML protocol definition.
+//!
+//! Two steps: [`parse`] reads a definition in the official XML schema into a [`Spec`]
+//! (constants, domains resolved to wire types, classes, methods, fields, content properties),
+//! and [`generate`] turns a [`Spec`] into Rust source formatted with prettyplease.
+//!
+//! ```
+//! let xml = r#"<amqp major="0" minor="9" revision="1" port="5672">
+//!   <constant name="frame-end" value="206"/>
+//!   <domain name="bit" type="bit"/>
+//!   <class name="tx" index="90">
+//!     <method name="select" synchronous="1" index="10"><response name="select-ok"/></method>
+//!     <method name="select-ok" synchronous="1" index="11"/>
+//!   </class>
+//! </amqp>"#;
+//! let spec = amqp_codegen::parse(xml)?;
+//! assert_eq!(spec.classes[0].methods[1].name, "select-ok");
+//! let rust = amqp_codegen::generate(&spec)?;
+//! assert!(rust.contains("pub struct SelectOk;"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # What the generated code expects of the crate that includes it
+//!
+//! The output is `include!`d into a module (the wire crate's `spec`) that has the trait
+//! `AmqpMethod` in scope, and it refers to the crate's runtime by these paths:
+//! `crate::{Reader, WireError, ShortStr, LongStr, Timestamp, FieldTable}`,
+//! `crate::codec::{put_short_str, put_long_str, put_table}`, the `bytes` crate, and the
+//! variants `WireError::{Domain, UnknownMethod, UnknownPropertyFlags}`.
+//!
+//! # What it generates
+//!
+//! - `constants`: frame types, sizes, `PROTOCOL_MAJOR/MINOR/REVISION`, `PROTOCOL_PORT`.
+//! - `ReplyCode(pub u16)`: named consts, `name()`, `is_soft_error()`, `is_hard_error()`.
+//! - `domains`: one check function per domain with enforceable asserts.
+//! - one module per class with `CLASS_ID` and one struct per method implementing
+//!   `AmqpMethod`, `From<_> for Method` and `TryFrom<Method>`.
+//! - `Method`: every method, with `decode`, `encode` and per-method facts.
+//! - `<Class>Properties` for each class with content properties.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+mod byteclass;
+mod doc;
+mod gen;
+pub mod model;
+mod names;
+mod parse;
+
+pub use gen::{generate, GenError};
+pub use model::Spec;
+pub use parse::{parse, SpecError, SpecErrorKind};
