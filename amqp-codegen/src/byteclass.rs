@@ -118,10 +118,18 @@ mod tests {
         assert!(class.non_empty);
         assert_eq!(
             class.items,
-            vec![Item::Byte(b'-'), Item::Byte(b'a'), Item::Byte(b']'), Item::Byte(b'-')]
+            vec![
+                Item::Byte(b'-'),
+                Item::Byte(b'a'),
+                Item::Byte(b']'),
+                Item::Byte(b'-')
+            ]
         );
         let class = compile("^[]a-]*$").unwrap();
-        assert_eq!(class.items, vec![Item::Byte(b']'), Item::Byte(b'a'), Item::Byte(b'-')]);
+        assert_eq!(
+            class.items,
+            vec![Item::Byte(b']'), Item::Byte(b'a'), Item::Byte(b'-')]
+        );
     }
 
     #[test]

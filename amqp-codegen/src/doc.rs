@@ -39,7 +39,10 @@ pub(crate) fn escape(text: &str) -> String {
     } else {
         let digits = out.bytes().take_while(u8::is_ascii_digit).count();
         let after = out.get(digits + 1..digits + 2).unwrap_or(" ");
-        if digits > 0 && out.get(digits..).is_some_and(|r| r.starts_with(['.', ')'])) && after == " " {
+        if digits > 0
+            && out.get(digits..).is_some_and(|r| r.starts_with(['.', ')']))
+            && after == " "
+        {
             out.insert(digits, '\\');
         }
     }
@@ -169,13 +172,9 @@ impl DocBuilder {
             }
             lines.extend(block.iter().cloned());
         }
-        let lines = lines.into_iter().map(|l| {
-            if l.is_empty() {
-                l
-            } else {
-                format!(" {l}")
-            }
-        });
+        let lines = lines
+            .into_iter()
+            .map(|l| if l.is_empty() { l } else { format!(" {l}") });
         quote! { #( #[doc = #lines] )* }
     }
 }
@@ -187,7 +186,10 @@ mod tests {
 
     #[test]
     fn escapes_markdown_and_html() {
-        assert_eq!(escape("a [b] <c> *d* `e` f\\g h_i"), r"a \[b\] \<c\> \*d\* \`e\` f\\g h_i");
+        assert_eq!(
+            escape("a [b] <c> *d* `e` f\\g h_i"),
+            r"a \[b\] \<c\> \*d\* \`e\` f\\g h_i"
+        );
     }
 
     #[test]

@@ -171,7 +171,10 @@ impl WireType {
 
     /// Whether values of the type are integers.
     pub fn is_integer(self) -> bool {
-        matches!(self, Self::Octet | Self::Short | Self::Long | Self::LongLong | Self::Timestamp)
+        matches!(
+            self,
+            Self::Octet | Self::Short | Self::Long | Self::LongLong | Self::Timestamp
+        )
     }
 
     /// Whether values of the type are strings of octets.

@@ -37,11 +37,11 @@ pub(crate) fn shouty(name: &str) -> String {
 
 /// Rust's strict and reserved keywords (2021 edition).
 const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum",
-    "extern", "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move",
-    "mut", "pub", "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true",
-    "type", "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final",
-    "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield", "gen",
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
+    "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "type",
+    "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "try", "typeof", "unsized", "virtual", "yield", "gen",
 ];
 
 /// Whether `s` is an identifier character sequence (ASCII letters, digits and `_`, not
@@ -91,7 +91,10 @@ mod tests {
         assert_eq!(ident("type").map(|i| i.to_string()), Some("kind".into()));
         assert_eq!(ident("loop").map(|i| i.to_string()), Some("r#loop".into()));
         assert_eq!(ident("self").map(|i| i.to_string()), Some("self_".into()));
-        assert_eq!(ident("no_ack").map(|i| i.to_string()), Some("no_ack".into()));
+        assert_eq!(
+            ident("no_ack").map(|i| i.to_string()),
+            Some("no_ack".into())
+        );
         assert!(ident("1st").is_none());
         assert!(ident("a.b").is_none());
         assert!(ident("").is_none());

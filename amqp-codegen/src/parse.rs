@@ -85,7 +85,11 @@ pub enum SpecErrorKind {
 
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}, column {}: {}: ", self.line, self.column, self.element)?;
+        write!(
+            f,
+            "line {}, column {}: {}: ",
+            self.line, self.column, self.element
+        )?;
         match &self.kind {
             SpecErrorKind::NotXml(msg) => write!(f, "not well-formed XML: {msg}"),
             SpecErrorKind::WrongRoot(name) => {
@@ -95,14 +99,23 @@ impl fmt::Display for SpecError {
                 write!(f, "missing required attribute `{attr}`")
             }
             SpecErrorKind::BadNumber { attribute, value } => {
-                write!(f, "attribute `{attribute}` is not a number in range: {value:?}")
+                write!(
+                    f,
+                    "attribute `{attribute}` is not a number in range: {value:?}"
+                )
             }
             SpecErrorKind::BadFlag { attribute, value } => {
-                write!(f, "attribute `{attribute}` must be \"0\" or \"1\", not {value:?}")
+                write!(
+                    f,
+                    "attribute `{attribute}` must be \"0\" or \"1\", not {value:?}"
+                )
             }
             SpecErrorKind::UnknownDomain(name) => write!(f, "unknown domain {name:?}"),
             SpecErrorKind::UnknownType(name) => {
-                write!(f, "unknown type {name:?} (neither a wire type nor a domain)")
+                write!(
+                    f,
+                    "unknown type {name:?} (neither a wire type nor a domain)"
+                )
             }
             SpecErrorKind::TypeMismatch {
                 domain_type,
@@ -113,16 +126,29 @@ impl fmt::Display for SpecError {
                  {type_attribute:?}"
             ),
             SpecErrorKind::DomainCycle(names) => {
-                write!(f, "domains refer to each other in a loop: {}", names.join(" -> "))
+                write!(
+                    f,
+                    "domains refer to each other in a loop: {}",
+                    names.join(" -> ")
+                )
             }
             SpecErrorKind::DuplicateIndex { index, first_line } => {
-                write!(f, "duplicate index {index} (first used on line {first_line})")
+                write!(
+                    f,
+                    "duplicate index {index} (first used on line {first_line})"
+                )
             }
             SpecErrorKind::DuplicateName { name, first_line } => {
-                write!(f, "duplicate name {name:?} (first used on line {first_line})")
+                write!(
+                    f,
+                    "duplicate name {name:?} (first used on line {first_line})"
+                )
             }
             SpecErrorKind::UnknownResponse(name) => {
-                write!(f, "response names method {name:?}, which the class does not have")
+                write!(
+                    f,
+                    "response names method {name:?}, which the class does not have"
+                )
             }
             SpecErrorKind::BadAssert(msg) => write!(f, "bad assert: {msg}"),
         }
@@ -444,13 +470,15 @@ impl<'input> Parser<'_, 'input> {
             let assert = match check {
                 "notnull" => Assert::NotNull,
                 "length" => {
-                    let value = value
-                        .ok_or_else(|| self.error(a, scope, SpecErrorKind::MissingAttribute("value")))?;
+                    let value = value.ok_or_else(|| {
+                        self.error(a, scope, SpecErrorKind::MissingAttribute("value"))
+                    })?;
                     Assert::Length(self.number(a, scope, "value", value)?)
                 }
                 "regexp" => {
-                    let value = value
-                        .ok_or_else(|| self.error(a, scope, SpecErrorKind::MissingAttribute("value")))?;
+                    let value = value.ok_or_else(|| {
+                        self.error(a, scope, SpecErrorKind::MissingAttribute("value"))
+                    })?;
                     Assert::Regexp(value.to_owned())
                 }
                 other => Assert::Other {
@@ -596,11 +624,7 @@ impl<'input> Parser<'_, 'input> {
             }
             None => {
                 let Some(t) = type_attr else {
-                    return Err(self.error(
-                        node,
-                        scope,
-                        SpecErrorKind::MissingAttribute("domain"),
-                    ));
+                    return Err(self.error(node, scope, SpecErrorKind::MissingAttribute("domain")));
                 };
                 match WireType::from_xml_name(t) {
                     Some(ty) => (None, ty, Vec::new()),
@@ -702,8 +726,14 @@ fn paragraphs(text: &str) -> Vec<String> {
 /// The lines of a grammar block with surrounding blank lines and common indentation removed.
 fn grammar_lines(text: &str) -> Vec<String> {
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end()).collect();
-    let first = lines.iter().position(|l| !l.is_empty()).unwrap_or(lines.len());
-    let last = lines.iter().rposition(|l| !l.is_empty()).map_or(first, |i| i + 1);
+    let first = lines
+        .iter()
+        .position(|l| !l.is_empty())
+        .unwrap_or(lines.len());
+    let last = lines
+        .iter()
+        .rposition(|l| !l.is_empty())
+        .map_or(first, |i| i + 1);
     let body = lines.get(first..last).unwrap_or_default();
     let indent = body
         .iter()
