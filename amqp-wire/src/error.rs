@@ -54,6 +54,13 @@ pub enum WireError {
         /// The tag octet.
         tag: u8,
     },
+    /// Content-header property flags set a bit for a property the spec does not define.
+    UnknownPropertyFlags {
+        /// What was being read, e.g. `"basic.properties.flags"`.
+        what: &'static str,
+        /// The flags word holding the unknown bit(s).
+        flags: u16,
+    },
     /// A value broke one of the spec's domain assertions (notnull, length, regexp).
     Domain {
         /// The field, e.g. `"queue.declare.queue"`.
@@ -142,6 +149,12 @@ impl fmt::Display for WireError {
             }
             Self::UnknownFieldType { what, tag } => {
                 write!(f, "unknown field value type {tag:#04x} in {what}")
+            }
+            Self::UnknownPropertyFlags { what, flags } => {
+                write!(
+                    f,
+                    "{what} {flags:#06x} sets a property bit this codec does not know"
+                )
             }
             Self::Domain { what, rule } => write!(f, "{what} {rule}"),
             Self::NestingTooDeep { what, max } => {

@@ -1,0 +1,465 @@
+//! Frames: the streaming decoder and the encoder.
+//!
+//! Every frame is a 7-octet header (type, channel, payload size), the payload, and the frame-end
+//! octet `0xCE`. A message travels as a method frame (`basic.publish`, `basic.deliver`…), a
+//! content-header frame carrying the body size and the [`BasicProperties`], then as many body
+//! frames as it takes, each at most `frame_max - 8` payload octets.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::codec::{patch_u32, Reader};
+use crate::constants::{FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD};
+use crate::{basic, AmqpMethod, BasicProperties, Method, ProtocolHeader, WireError};
+
+/// Octets of framing around every payload: the 7-octet header and the end octet.
+pub const FRAME_OVERHEAD: usize = 8;
+
+/// Length of the frame header (type, channel, size) that precedes the payload.
+const HEADER_LEN: usize = 7;
+
+/// The most the decoder reserves ahead for a frame it is waiting for.
+const MAX_RESERVE: usize = 1 << 20;
+
+/// One AMQP frame, with its payload decoded.
+///
+/// Payloads that are plain octets (bodies, long strings, short strings) share the buffer the
+/// frame was decoded from.
+// Boxing the big variants (a header's properties, some methods) would cost an allocation per
+// decoded frame; frames are short-lived, so their size matters less.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// A method frame (type 1).
+    Method {
+        /// The channel.
+        channel: u16,
+        /// The method and its arguments.
+        method: Method,
+    },
+    /// A content header frame (type 2), announcing a message's body size and properties.
+    Header {
+        /// The channel.
+        channel: u16,
+        /// The header.
+        header: ContentHeader,
+    },
+    /// A content body frame (type 3): one piece of a message body.
+    Body {
+        /// The channel.
+        channel: u16,
+        /// The octets, sliced from the read buffer.
+        payload: Bytes,
+    },
+    /// A heartbeat frame (type 8). Always on channel 0 when decoded.
+    Heartbeat {
+        /// The channel (0; [`FrameDecoder`] refuses any other).
+        channel: u16,
+    },
+}
+
+impl Frame {
+    /// A heartbeat on channel 0: `08 0000 00000000 CE` on the wire.
+    pub const HEARTBEAT: Self = Self::Heartbeat { channel: 0 };
+
+    /// The channel the frame belongs to.
+    pub fn channel(&self) -> u16 {
+        match *self {
+            Self::Method { channel, .. }
+            | Self::Header { channel, .. }
+            | Self::Body { channel, .. }
+            | Self::Heartbeat { channel } => channel,
+        }
+    }
+
+    /// The frame type octet (1 method, 2 header, 3 body, 8 heartbeat).
+    pub fn frame_type(&self) -> u8 {
+        match self {
+            Self::Method { .. } => FRAME_METHOD,
+            Self::Header { .. } => FRAME_HEADER,
+            Self::Body { .. } => FRAME_BODY,
+            Self::Heartbeat { .. } => FRAME_HEARTBEAT,
+        }
+    }
+
+    /// Appends the whole frame to `dst`; the size field is written as a placeholder and patched
+    /// once the payload is in place.
+    ///
+    /// Fails only if the payload is larger than the 32-bit size field can describe, in which
+    /// case `dst` is left as it was. Checking the size against the negotiated `frame_max` is up
+    /// to the caller (compare how much `dst` grew); [`encode_publish`] does it for messages.
+    pub fn encode(&self, dst: &mut BytesMut) -> Result<(), WireError> {
+        let what = frame_name(self.frame_type());
+        let channel = self.channel();
+        match self {
+            Self::Method { method, .. } => {
+                write_frame(dst, FRAME_METHOD, channel, 0, what, |dst| {
+                    method.encode(dst)
+                })
+            }
+            Self::Header { header, .. } => {
+                write_frame(dst, FRAME_HEADER, channel, 0, what, |dst| {
+                    header.encode(dst)
+                })
+            }
+            Self::Body { payload, .. } => {
+                dst.reserve(payload.len() + FRAME_OVERHEAD);
+                write_frame(dst, FRAME_BODY, channel, 0, what, |dst| {
+                    dst.put_slice(payload);
+                })
+            }
+            Self::Heartbeat { .. } => write_frame(dst, FRAME_HEARTBEAT, channel, 0, what, |_| {}),
+        }
+    }
+}
+
+/// The payload of a content header frame: which class the content belongs to, the total body
+/// size, and the message properties.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContentHeader {
+    /// The class of the method that carries the content; always 60 (`basic`), the only class
+    /// with content.
+    pub class_id: u16,
+    /// Total body size in octets, summed over the body frames that follow.
+    pub body_size: u64,
+    /// The message properties.
+    pub properties: BasicProperties,
+}
+
+impl ContentHeader {
+    /// A header for a `basic` message of `body_size` octets.
+    pub fn new(body_size: u64, properties: BasicProperties) -> Self {
+        Self {
+            class_id: basic::CLASS_ID,
+            body_size,
+            properties,
+        }
+    }
+
+    /// Decodes a content header frame's payload: class id, weight (must be 0), body size,
+    /// property flags and properties, and nothing after them.
+    pub fn decode(payload: Bytes) -> Result<Self, WireError> {
+        let mut r = Reader::new(payload);
+        let class_id = r.u16("content header class-id")?;
+        if class_id != basic::CLASS_ID {
+            return Err(WireError::UnknownClass { class_id });
+        }
+        // "The weight field is unused and must be zero."
+        if r.u16("content header weight")? != 0 {
+            return Err(WireError::Domain {
+                what: "content header weight",
+                rule: "must be zero",
+            });
+        }
+        let body_size = r.u64("content header body-size")?;
+        let properties = BasicProperties::decode(&mut r)?;
+        r.finish("content header")?;
+        Ok(Self {
+            class_id,
+            body_size,
+            properties,
+        })
+    }
+
+    /// Appends the payload of a content header frame (without the frame's own header).
+    pub fn encode(&self, dst: &mut BytesMut) {
+        dst.put_u16(self.class_id);
+        dst.put_u16(0); // weight
+        dst.put_u64(self.body_size);
+        self.properties.encode(dst);
+    }
+}
+
+/// Writes a frame whose payload `body` appends; fails, leaving `dst` as it was, if the frame is
+/// larger than `frame_max` (0: only the 32-bit size field limits it).
+fn write_frame(
+    dst: &mut BytesMut,
+    frame_type: u8,
+    channel: u16,
+    frame_max: u32,
+    what: &'static str,
+    body: impl FnOnce(&mut BytesMut),
+) -> Result<(), WireError> {
+    let start = dst.len();
+    dst.put_u8(frame_type);
+    dst.put_u16(channel);
+    dst.put_u32(0);
+    body(dst);
+    let payload_len = dst.len() - start - HEADER_LEN;
+    let size = payload_len as u64 + FRAME_OVERHEAD as u64;
+    let max = match frame_max {
+        0 => u64::from(u32::MAX) + FRAME_OVERHEAD as u64,
+        n => u64::from(n),
+    };
+    match u32::try_from(payload_len) {
+        Ok(len) if size <= max => {
+            patch_u32(dst, start + 3, len);
+            dst.put_u8(FRAME_END);
+            Ok(())
+        }
+        _ => {
+            dst.truncate(start);
+            Err(WireError::FrameTooLarge { what, size, max })
+        }
+    }
+}
+
+/// Appends a whole message to `dst` in one pass: the `basic.publish` method frame, the content
+/// header frame, and the body split into frames of at most `frame_max - 8` octets (none at all
+/// for an empty body).
+///
+/// `frame_max` is the negotiated maximum frame size (0: no limit but the 32-bit size field).
+/// Fails, leaving `dst` as it was, if the method or header frame alone exceeds `frame_max`, or if
+/// `frame_max` leaves no room for body octets.
+///
+/// ```
+/// use amqp_wire::{basic, encode_publish, BasicProperties, ShortStr};
+/// use bytes::BytesMut;
+///
+/// let publish = basic::Publish {
+///     routing_key: ShortStr::from_static("jobs"),
+///     ..Default::default()
+/// };
+/// let mut out = BytesMut::new();
+/// encode_publish(&mut out, 1, &publish, &BasicProperties::default(), &[7u8; 10_000], 4096)?;
+/// // method + header + three body frames (4088 + 4088 + 1824 octets)
+/// # Ok::<(), amqp_wire::WireError>(())
+/// ```
+pub fn encode_publish(
+    dst: &mut BytesMut,
+    channel: u16,
+    publish: &basic::Publish,
+    properties: &BasicProperties,
+    body: &[u8],
+    frame_max: u32,
+) -> Result<(), WireError> {
+    encode_content(dst, channel, publish, properties, body, frame_max)
+}
+
+/// [`encode_publish`] for any method that carries content (`basic.publish`, `basic.return`,
+/// `basic.deliver`, `basic.get-ok`): method frame, header frame, body frames.
+///
+/// Fails with [`WireError::Domain`] if `M` carries no content.
+pub fn encode_content<M: AmqpMethod>(
+    dst: &mut BytesMut,
+    channel: u16,
+    method: &M,
+    properties: &BasicProperties,
+    body: &[u8],
+    frame_max: u32,
+) -> Result<(), WireError> {
+    if !M::CARRIES_CONTENT {
+        return Err(WireError::Domain {
+            what: M::NAME,
+            rule: "carries no content",
+        });
+    }
+    let start = dst.len();
+    let result = write_content(dst, channel, method, properties, body, frame_max);
+    if result.is_err() {
+        dst.truncate(start);
+    }
+    result
+}
+
+fn write_content<M: AmqpMethod>(
+    dst: &mut BytesMut,
+    channel: u16,
+    method: &M,
+    properties: &BasicProperties,
+    body: &[u8],
+    frame_max: u32,
+) -> Result<(), WireError> {
+    let max_payload = match frame_max {
+        0 => u32::MAX as usize,
+        n => (n as usize).saturating_sub(FRAME_OVERHEAD),
+    };
+    if max_payload == 0 && !body.is_empty() {
+        return Err(WireError::FrameMaxTooSmall { frame_max });
+    }
+    let body_frames = body.len().div_ceil(max_payload.max(1));
+    dst.reserve(body.len() + body_frames * FRAME_OVERHEAD + 128);
+
+    write_frame(dst, FRAME_METHOD, channel, frame_max, M::NAME, |dst| {
+        dst.put_u16(M::CLASS_ID);
+        dst.put_u16(M::METHOD_ID);
+        method.encode_fields(dst);
+    })?;
+    write_frame(
+        dst,
+        FRAME_HEADER,
+        channel,
+        frame_max,
+        "content header frame",
+        |dst| {
+            dst.put_u16(M::CLASS_ID);
+            dst.put_u16(0); // weight
+            dst.put_u64(body.len() as u64);
+            properties.encode(dst);
+        },
+    )?;
+    // "A peer MUST NOT send body frames larger than frame-max": split the body.
+    for chunk in body.chunks(max_payload.max(1)) {
+        dst.put_u8(FRAME_BODY);
+        dst.put_u16(channel);
+        // chunk.len() <= max_payload <= u32::MAX
+        dst.put_u32(u32::try_from(chunk.len()).unwrap_or(u32::MAX));
+        dst.put_slice(chunk);
+        dst.put_u8(FRAME_END);
+    }
+    Ok(())
+}
+
+/// A streaming frame decoder: give it the read buffer, get frames out as they complete.
+///
+/// `frame_max` is the largest frame accepted, in octets, framing included (the `frame-max` of
+/// connection.tune; 0 means no limit). Before tuning the spec allows only
+/// [`FRAME_MIN_SIZE`](crate::constants::FRAME_MIN_SIZE) octets, which is what
+/// [`Default`] gives; raise it with [`set_frame_max`](Self::set_frame_max) after tune-ok.
+///
+/// ```
+/// use amqp_wire::{Frame, FrameDecoder};
+/// use bytes::BytesMut;
+///
+/// let mut decoder = FrameDecoder::new(131_072);
+/// let mut buf = BytesMut::from(&b"\x08\x00\x00\x00\x00"[..]);
+/// assert_eq!(decoder.decode(&mut buf)?, None); // incomplete: read more
+/// buf.extend_from_slice(b"\x00\x00\xce");
+/// assert_eq!(decoder.decode(&mut buf)?, Some(Frame::HEARTBEAT));
+/// assert!(buf.is_empty());
+/// # Ok::<(), amqp_wire::WireError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameDecoder {
+    frame_max: u32,
+}
+
+impl Default for FrameDecoder {
+    fn default() -> Self {
+        Self::new(crate::constants::FRAME_MIN_SIZE)
+    }
+}
+
+impl FrameDecoder {
+    /// A decoder that accepts frames of at most `frame_max` octets (0: no limit).
+    pub const fn new(frame_max: u32) -> Self {
+        Self { frame_max }
+    }
+
+    /// The largest frame accepted (0: no limit).
+    pub fn frame_max(&self) -> u32 {
+        self.frame_max
+    }
+
+    /// Changes the largest frame accepted, e.g. once connection.tune has been answered.
+    pub fn set_frame_max(&mut self, frame_max: u32) {
+        self.frame_max = frame_max;
+    }
+
+    /// Takes the next complete frame off the front of `src`.
+    ///
+    /// - `Ok(None)`: `src` holds no complete frame yet; nothing is consumed, and once the
+    ///   frame's header is in, `src` has reserved room for the rest of it (up to 1 MiB ahead).
+    /// - `Ok(Some(frame))`: the frame's octets have been split off `src`. Body payloads and the
+    ///   strings inside methods and properties are slices of `src`'s buffer, not copies.
+    /// - `Err(_)`: the stream is malformed, and the connection must be closed (AMQP has no way
+    ///   to resynchronise). The size is checked against `frame_max` as soon as the 7-octet
+    ///   header is in, before waiting for the payload. A peer that answers with a protocol
+    ///   header instead of a frame yields [`WireError::ProtocolVersionMismatch`].
+    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
+        let Some(&[frame_type, c0, c1, s0, s1, s2, s3]) = src.get(..HEADER_LEN) else {
+            return self.check_partial(src);
+        };
+        let channel = u16::from_be_bytes([c0, c1]);
+        let size = u32::from_be_bytes([s0, s1, s2, s3]);
+        let what = match frame_type {
+            FRAME_METHOD | FRAME_HEADER | FRAME_BODY => frame_name(frame_type),
+            FRAME_HEARTBEAT => {
+                // "Heartbeat frames MUST have a channel number of zero" and carry no payload.
+                if channel != 0 || size != 0 {
+                    return Err(WireError::InvalidHeartbeat { channel, size });
+                }
+                frame_name(frame_type)
+            }
+            b'A' => return protocol_header_reply(src),
+            _ => return Err(WireError::UnknownFrameType { frame_type }),
+        };
+        let frame_size = u64::from(size) + FRAME_OVERHEAD as u64;
+        if self.frame_max != 0 && frame_size > u64::from(self.frame_max) {
+            return Err(WireError::FrameTooLarge {
+                what,
+                size: frame_size,
+                max: u64::from(self.frame_max),
+            });
+        }
+        // Cannot overflow: size fits in u32, and usize is at least 32 bits wide on every target
+        // `bytes` supports; a failure here would mean the frame cannot be buffered anyway.
+        let total = usize::try_from(frame_size).map_err(|_| WireError::FrameTooLarge {
+            what,
+            size: frame_size,
+            max: usize::MAX as u64,
+        })?;
+        let Some(&end) = src.get(total - 1) else {
+            // Make room for the rest, but never commit much memory on the peer's word alone.
+            src.reserve((total - src.len()).min(MAX_RESERVE));
+            return Ok(None);
+        };
+        if end != FRAME_END {
+            return Err(WireError::BadFrameEnd { what, found: end });
+        }
+
+        src.advance(HEADER_LEN);
+        let payload = src.split_to(total - FRAME_OVERHEAD).freeze();
+        src.advance(1);
+
+        Ok(Some(match frame_type {
+            FRAME_METHOD => Frame::Method {
+                channel,
+                method: Method::decode(payload)?,
+            },
+            FRAME_HEADER => Frame::Header {
+                channel,
+                header: ContentHeader::decode(payload)?,
+            },
+            FRAME_BODY => Frame::Body { channel, payload },
+            _ => Frame::Heartbeat { channel },
+        }))
+    }
+
+    /// Fewer than 7 octets: fail early if they cannot start any frame we accept.
+    fn check_partial(&self, src: &BytesMut) -> Result<Option<Frame>, WireError> {
+        match src.first() {
+            Some(&b'A') => protocol_header_reply(src),
+            Some(&frame_type)
+                if !matches!(
+                    frame_type,
+                    FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT
+                ) =>
+            {
+                Err(WireError::UnknownFrameType { frame_type })
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// `src` starts with `A`: either a server's protocol header (its way of refusing our version)
+/// or garbage.
+fn protocol_header_reply(src: &[u8]) -> Result<Option<Frame>, WireError> {
+    if !ProtocolHeader::could_start(src) {
+        return Err(WireError::UnknownFrameType { frame_type: b'A' });
+    }
+    match ProtocolHeader::decode(src)? {
+        Some(server) => Err(WireError::ProtocolVersionMismatch { server }),
+        None => Ok(None),
+    }
+}
+
+fn frame_name(frame_type: u8) -> &'static str {
+    match frame_type {
+        FRAME_METHOD => "method frame",
+        FRAME_HEADER => "content header frame",
+        FRAME_BODY => "content body frame",
+        FRAME_HEARTBEAT => "heartbeat frame",
+        _ => "frame",
+    }
+}

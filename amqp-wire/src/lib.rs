@@ -1,12 +1,42 @@
-//! Sans-IO AMQP 0-9-1 codec.
+//! Sans-IO AMQP 0-9-1 codec: frames, field tables, message properties, a streaming decoder and
+//! an encoder. No sockets, no runtime: bytes in, frames out, and back.
 //!
-//! Module map (see docs/ARCHITECTURE.md for the contract between the parts):
-//! - `error`: [`WireError`], the one error type of the crate.
-//! - `shortstr`: [`ShortStr`], a bounded UTF-8 short string backed by `Bytes`.
-//! - `table`: [`FieldTable`], [`FieldValue`], [`FieldArray`], [`Decimal`].
-//! - `codec`: [`Reader`] and the `put_*` writers the generated code calls.
-//! - `spec`: the code generated at build time from `spec/amqp0-9-1.xml`.
-//! - `frame`: frames, content headers, the streaming decoder and the encoder.
+//! ```
+//! use amqp_wire::{basic, encode_publish, BasicProperties, Frame, FrameDecoder, Method, ShortStr};
+//! use bytes::BytesMut;
+//!
+//! // Encode a whole message (method, header and body frames) into a reusable buffer.
+//! let publish = basic::Publish {
+//!     routing_key: ShortStr::new("jobs")?,
+//!     ..Default::default()
+//! };
+//! let props = BasicProperties { delivery_mode: Some(2), ..Default::default() };
+//! let mut buf = BytesMut::new();
+//! encode_publish(&mut buf, 1, &publish, &props, b"hello", 131_072)?;
+//! Frame::HEARTBEAT.encode(&mut buf)?;
+//!
+//! // Decode frames as bytes arrive; `Ok(None)` means "read more".
+//! let mut decoder = FrameDecoder::new(131_072);
+//! let Some(Frame::Method { channel: 1, method: Method::BasicPublish(p) }) = decoder.decode(&mut buf)?
+//! else { panic!("expected basic.publish") };
+//! assert_eq!(p.routing_key, "jobs");
+//! assert!(matches!(decoder.decode(&mut buf)?, Some(Frame::Header { .. })));
+//! let Some(Frame::Body { payload, .. }) = decoder.decode(&mut buf)? else { panic!() };
+//! assert_eq!(&payload[..], b"hello"); // a slice of `buf`'s memory, not a copy
+//! assert_eq!(decoder.decode(&mut buf)?, Some(Frame::HEARTBEAT));
+//! assert_eq!(decoder.decode(&mut buf)?, None);
+//! # Ok::<(), amqp_wire::WireError>(())
+//! ```
+//!
+//! How the pieces fit:
+//! - [`FrameDecoder`] and [`Frame::encode`] / [`encode_publish`] move whole frames; a
+//!   [`ProtocolHeader`] opens the connection.
+//! - [`spec`] is generated at build time from `spec/amqp0-9-1.xml`: one module per class with a
+//!   struct per method (`basic::Publish`), the [`Method`] enum, [`BasicProperties`],
+//!   [`ReplyCode`] and the protocol [`constants`]. It is re-exported here.
+//! - The generated code is built on the hand-written runtime: [`ShortStr`], [`FieldTable`] and
+//!   friends, [`Reader`] for decoding and the [`codec`] `put_*` functions for encoding.
+//! - Every failure is a [`WireError`] naming what was being parsed. Nothing panics on input.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]

@@ -1,0 +1,352 @@
+//! Property tests: decode(encode(x)) == x and encode(decode(b)) == b for nested field tables,
+//! basic properties and frames; splitting a stream anywhere changes nothing; and no input, however
+//! random, makes a decoder panic.
+
+use amqp_wire::{
+    basic, encode_publish, BasicProperties, ContentHeader, Decimal, FieldArray, FieldTable,
+    FieldValue, Frame, FrameDecoder, Method, Reader, ShortStr,
+};
+use bytes::{Bytes, BytesMut};
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+fn short_str() -> impl Strategy<Value = ShortStr> {
+    // Mostly short ASCII, sometimes any UTF-8 up to the 255-octet limit.
+    prop_oneof![
+        4 => "[a-z0-9.\\-]{0,12}",
+        1 => "\\PC{0,60}",
+    ]
+    .prop_map(|s: String| {
+        let mut end = s.len().min(ShortStr::MAX_LEN);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        ShortStr::new(&s[..end]).unwrap()
+    })
+}
+
+fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
+    vec(any::<u8>(), 0..max).prop_map(Bytes::from)
+}
+
+fn scalar() -> impl Strategy<Value = FieldValue> {
+    prop_oneof![
+        any::<bool>().prop_map(FieldValue::Bool),
+        any::<i8>().prop_map(FieldValue::I8),
+        any::<u8>().prop_map(FieldValue::U8),
+        any::<i16>().prop_map(FieldValue::I16),
+        any::<u16>().prop_map(FieldValue::U16),
+        any::<i32>().prop_map(FieldValue::I32),
+        any::<u32>().prop_map(FieldValue::U32),
+        any::<i64>().prop_map(FieldValue::I64),
+        // Any bit pattern, NaNs included: equality is bitwise.
+        any::<u32>().prop_map(|b| FieldValue::F32(f32::from_bits(b))),
+        any::<u64>().prop_map(|b| FieldValue::F64(f64::from_bits(b))),
+        (any::<u8>(), any::<i32>()).prop_map(|(s, v)| FieldValue::Decimal(Decimal::new(s, v))),
+        bytes(40).prop_map(FieldValue::LongStr),
+        any::<u64>().prop_map(FieldValue::Timestamp),
+        Just(FieldValue::Void),
+        bytes(40).prop_map(FieldValue::ByteArray),
+    ]
+}
+
+fn table_of(value: impl Strategy<Value = FieldValue>) -> impl Strategy<Value = FieldTable> {
+    vec((short_str(), value), 0..8).prop_map(|pairs| pairs.into_iter().collect())
+}
+
+fn field_value() -> impl Strategy<Value = FieldValue> {
+    scalar().prop_recursive(5, 64, 8, |inner| {
+        prop_oneof![
+            vec(inner.clone(), 0..8).prop_map(|v| FieldValue::Array(FieldArray::from(v))),
+            table_of(inner).prop_map(FieldValue::Table),
+        ]
+    })
+}
+
+fn field_table() -> impl Strategy<Value = FieldTable> {
+    table_of(field_value())
+}
+
+fn properties() -> impl Strategy<Value = BasicProperties> {
+    (
+        (
+            proptest::option::of(short_str()),
+            proptest::option::of(short_str()),
+            proptest::option::of(field_table()),
+            proptest::option::of(any::<u8>()),
+            proptest::option::of(any::<u8>()),
+            proptest::option::of(short_str()),
+            proptest::option::of(short_str()),
+        ),
+        (
+            proptest::option::of(short_str()),
+            proptest::option::of(short_str()),
+            proptest::option::of(any::<u64>()),
+            proptest::option::of(short_str()),
+            proptest::option::of(short_str()),
+            proptest::option::of(short_str()),
+            proptest::option::of(short_str()),
+        ),
+    )
+        .prop_map(
+            |(
+                (
+                    content_type,
+                    content_encoding,
+                    headers,
+                    delivery_mode,
+                    priority,
+                    correlation_id,
+                    reply_to,
+                ),
+                (expiration, message_id, timestamp, kind, user_id, app_id, reserved),
+            )| BasicProperties {
+                content_type,
+                content_encoding,
+                headers,
+                delivery_mode,
+                priority,
+                correlation_id,
+                reply_to,
+                expiration,
+                message_id,
+                timestamp,
+                kind,
+                user_id,
+                app_id,
+                reserved,
+            },
+        )
+}
+
+fn publish() -> impl Strategy<Value = basic::Publish> {
+    (short_str(), short_str(), any::<bool>(), any::<bool>()).prop_map(
+        |(exchange, routing_key, mandatory, immediate)| basic::Publish {
+            exchange,
+            routing_key,
+            mandatory,
+            immediate,
+        },
+    )
+}
+
+fn method() -> impl Strategy<Value = Method> {
+    prop_oneof![
+        publish().prop_map(Method::BasicPublish),
+        (
+            short_str(),
+            any::<u64>(),
+            any::<bool>(),
+            short_str(),
+            short_str()
+        )
+            .prop_map(
+                |(consumer_tag, delivery_tag, redelivered, exchange, routing_key)| {
+                    Method::BasicDeliver(basic::Deliver {
+                        consumer_tag,
+                        delivery_tag,
+                        redelivered,
+                        exchange,
+                        routing_key,
+                    })
+                }
+            ),
+        (any::<u32>(), any::<u16>(), any::<bool>()).prop_map(
+            |(prefetch_size, prefetch_count, global)| Method::BasicQos(basic::Qos {
+                prefetch_size,
+                prefetch_count,
+                global,
+            })
+        ),
+    ]
+}
+
+fn frame() -> impl Strategy<Value = Frame> {
+    prop_oneof![
+        (any::<u16>(), method()).prop_map(|(channel, method)| Frame::Method { channel, method }),
+        (any::<u16>(), any::<u64>(), properties()).prop_map(|(channel, size, p)| {
+            Frame::Header {
+                channel,
+                header: ContentHeader::new(size, p),
+            }
+        }),
+        (any::<u16>(), bytes(300)).prop_map(|(channel, payload)| Frame::Body { channel, payload }),
+        Just(Frame::HEARTBEAT),
+    ]
+}
+
+fn encode_table(table: &FieldTable) -> BytesMut {
+    let mut dst = BytesMut::new();
+    amqp_wire::codec::put_table(&mut dst, table);
+    dst
+}
+
+fn encode_frames(frames: &[Frame]) -> BytesMut {
+    let mut dst = BytesMut::new();
+    for f in frames {
+        f.encode(&mut dst).unwrap();
+    }
+    dst
+}
+
+fn decode_frames(src: &mut BytesMut, frame_max: u32) -> Vec<Frame> {
+    let mut decoder = FrameDecoder::new(frame_max);
+    let mut out = Vec::new();
+    while let Some(f) = decoder.decode(src).unwrap() {
+        out.push(f);
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn tables_round_trip(table in field_table()) {
+        let wire = encode_table(&table).freeze();
+        let mut r = Reader::new(wire.clone());
+        let decoded = r.table("t").unwrap();
+        r.finish("t").unwrap();
+        prop_assert_eq!(&decoded, &table);
+        prop_assert_eq!(&encode_table(&decoded)[..], &wire[..]);
+    }
+
+    #[test]
+    fn inserting_keeps_keys_unique(pairs in vec(("[a-c]{1,2}", scalar()), 0..20)) {
+        let mut table = FieldTable::new();
+        let mut model: Vec<(String, FieldValue)> = Vec::new();
+        for (k, v) in pairs {
+            table.insert(&k, v.clone()).unwrap();
+            match model.iter_mut().find(|(mk, _)| *mk == k) {
+                Some(slot) => slot.1 = v,
+                None => model.push((k, v)),
+            }
+        }
+        let got: Vec<(String, FieldValue)> =
+            table.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        prop_assert_eq!(got, model);
+    }
+
+    #[test]
+    fn properties_round_trip(p in properties(), body_size in any::<u64>()) {
+        let header = ContentHeader::new(body_size, p);
+        let mut wire = BytesMut::new();
+        header.encode(&mut wire);
+        let wire = wire.freeze();
+        let decoded = ContentHeader::decode(wire.clone()).unwrap();
+        prop_assert_eq!(&decoded, &header);
+        let mut again = BytesMut::new();
+        decoded.encode(&mut again);
+        prop_assert_eq!(&again[..], &wire[..]);
+    }
+
+    #[test]
+    fn frames_round_trip(frames in vec(frame(), 1..6)) {
+        let wire = encode_frames(&frames);
+        let decoded = decode_frames(&mut wire.clone(), 0);
+        prop_assert_eq!(&decoded, &frames);
+        prop_assert_eq!(&encode_frames(&decoded)[..], &wire[..]);
+    }
+
+    #[test]
+    fn splitting_the_stream_anywhere_changes_nothing(
+        frames in vec(frame(), 1..6),
+        cuts in vec(any::<prop::sample::Index>(), 0..8),
+    ) {
+        let wire = encode_frames(&frames);
+        let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(wire.len() + 1)).collect();
+        cuts.push(wire.len());
+        cuts.sort_unstable();
+        let mut decoder = FrameDecoder::new(0);
+        let mut src = BytesMut::new();
+        let mut decoded = Vec::new();
+        let mut from = 0;
+        for to in cuts {
+            src.extend_from_slice(&wire[from..to]);
+            from = to;
+            while let Some(f) = decoder.decode(&mut src).unwrap() {
+                decoded.push(f);
+            }
+        }
+        prop_assert!(src.is_empty());
+        prop_assert_eq!(decoded, frames);
+    }
+
+    #[test]
+    fn publish_splits_bodies_at_frame_max(
+        p in publish(),
+        props in properties(),
+        body in vec(any::<u8>(), 0..3000),
+        frame_max in prop_oneof![Just(0u32), 4096u32..5000, 300u32..1200],
+    ) {
+        let mut dst = BytesMut::new();
+        match encode_publish(&mut dst, 3, &p, &props, &body, frame_max) {
+            Ok(()) => {}
+            // A big random header may not fit in a small frame_max; that must be all.
+            Err(amqp_wire::WireError::FrameTooLarge { what, .. }) => {
+                prop_assert!(dst.is_empty());
+                prop_assert!(frame_max != 0 && what == "content header frame", "{}", what);
+                return Ok(());
+            }
+            Err(e) => return Err(TestCaseError::fail(format!("{e}"))),
+        }
+        let frames = decode_frames(&mut dst, frame_max);
+        let limit = if frame_max == 0 { usize::MAX } else { frame_max as usize - 8 };
+        prop_assert_eq!(
+            &frames[0],
+            &Frame::Method { channel: 3, method: Method::BasicPublish(p) }
+        );
+        prop_assert_eq!(
+            &frames[1],
+            &Frame::Header { channel: 3, header: ContentHeader::new(body.len() as u64, props) }
+        );
+        let mut joined = Vec::new();
+        for (i, f) in frames[2..].iter().enumerate() {
+            let Frame::Body { channel: 3, payload } = f else {
+                return Err(TestCaseError::fail(format!("not a body frame: {f:?}")));
+            };
+            prop_assert!(!payload.is_empty() && payload.len() <= limit);
+            // Every piece but the last is full.
+            if i + 3 < frames.len() {
+                prop_assert_eq!(payload.len(), limit);
+            }
+            joined.extend_from_slice(payload);
+        }
+        prop_assert_eq!(joined, body);
+    }
+
+    #[test]
+    fn random_bytes_never_panic(data in vec(any::<u8>(), 0..512), frame_max in any::<u32>()) {
+        let mut src = BytesMut::from(&data[..]);
+        let mut decoder = FrameDecoder::new(frame_max);
+        while let Ok(Some(_)) = decoder.decode(&mut src) {}
+        let _ = Reader::new(Bytes::from(data.clone())).table("t");
+        let _ = Method::decode(Bytes::from(data.clone()));
+        let _ = ContentHeader::decode(Bytes::from(data));
+    }
+
+    /// Random payloads inside well-formed frames, so the payload decoders see the garbage.
+    #[test]
+    fn random_payloads_never_panic(
+        frame_type in prop_oneof![Just(1u8), Just(2), Just(3), Just(8)],
+        prefix in prop_oneof![
+            Just(vec![]),
+            Just(vec![0x00, 0x3c, 0x00, 0x28]),
+            Just(vec![0x00, 0x3c, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]),
+        ],
+        payload in vec(any::<u8>(), 0..400),
+    ) {
+        let mut wire = vec![frame_type, 0, 1];
+        let len = prefix.len() + payload.len();
+        wire.extend_from_slice(&(len as u32).to_be_bytes());
+        wire.extend_from_slice(&prefix);
+        wire.extend_from_slice(&payload);
+        wire.push(0xce);
+        let mut src = BytesMut::from(&wire[..]);
+        if let Ok(Some(frame)) = FrameDecoder::new(0).decode(&mut src) {
+            // Whatever decodes must re-encode and decode to the same frame.
+            let again = encode_frames(std::slice::from_ref(&frame));
+            prop_assert_eq!(decode_frames(&mut again.clone(), 0), vec![frame]);
+        }
+    }
+}
