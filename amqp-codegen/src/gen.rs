@@ -715,7 +715,7 @@ impl<'s> Gen<'s> {
             sync.push(if method.synchronous {
                 "Synchronous.".to_owned()
             } else {
-                "Asynchronous: no reply is expected.".to_owned()
+                "Asynchronous: the specification names no reply.".to_owned()
             });
         }
         doc.markdown(sync.join(" "));
