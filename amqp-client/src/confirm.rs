@@ -1,0 +1,392 @@
+//! Publisher confirms: which published messages the broker has settled, and the futures that
+//! wait for them.
+//!
+//! In confirm mode the broker numbers a channel's publishes 1, 2, 3, … and settles them with
+//! `basic.ack`/`basic.nack`, one tag or "everything up to this tag" at a time. The tracker
+//! keeps one small slot per unsettled (or settled but not yet collected) message in a ring
+//! buffer indexed by tag, so publishing does not allocate. A message published `mandatory` that
+//! cannot be routed is returned (`basic.return`) just before it is acked; the return is matched
+//! to the lowest mandatory message the ack settles.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use crate::channel::ChannelCore;
+use crate::error::{Error, Result};
+use crate::mailbox::lock;
+use crate::message::{Confirmation, ReturnedMessage};
+
+#[derive(Debug)]
+enum State {
+    Pending,
+    Done(Confirmation),
+    /// The outcome was handed out.
+    Taken,
+}
+
+#[derive(Debug)]
+struct Slot {
+    state: State,
+    waker: Option<Waker>,
+    mandatory: bool,
+    /// Someone still holds the future for this tag.
+    wanted: bool,
+}
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub(crate) struct ConfirmTracker {
+    /// Tag of `slots[0]`.
+    base: u64,
+    slots: VecDeque<Slot>,
+    /// Every tag below this one is settled.
+    settled_below: u64,
+    /// The highest tag handed out.
+    last_tag: u64,
+    /// How many handed-out tags are not settled.
+    pending: u64,
+    /// A nack was seen since the last `wait_for_confirms`.
+    nacked: bool,
+    waiters: Vec<(u64, Waker)>,
+    /// Returns waiting for the ack that settles their message.
+    returns: VecDeque<ReturnedMessage>,
+    closed: Option<Error>,
+}
+
+impl ConfirmTracker {
+    /// Records a publish with `tag` (consecutive from 1).
+    pub(crate) fn push(&mut self, tag: u64, mandatory: bool) {
+        if self.slots.is_empty() {
+            self.base = tag;
+            if self.settled_below == 0 {
+                self.settled_below = tag;
+            }
+        }
+        self.last_tag = tag;
+        self.pending += 1;
+        self.slots.push_back(Slot {
+            state: State::Pending,
+            waker: None,
+            mandatory,
+            wanted: true,
+        });
+    }
+
+    /// A `basic.return` arrived; the next ack will settle its message.
+    pub(crate) fn returned(&mut self, message: ReturnedMessage) {
+        self.returns.push_back(message);
+    }
+
+    fn slot(&mut self, tag: u64) -> Option<&mut Slot> {
+        let i = tag.checked_sub(self.base)?;
+        self.slots.get_mut(usize::try_from(i).ok()?)
+    }
+
+    /// `basic.ack` / `basic.nack` from the broker.
+    pub(crate) fn settle(&mut self, tag: u64, multiple: bool, ack: bool) {
+        // A tag beyond what was published settles nothing more than everything published.
+        let tag = tag.min(self.last_tag);
+        let from = if multiple {
+            self.settled_below.max(self.base)
+        } else {
+            tag
+        };
+        let mut wakers = Vec::new();
+        for t in from..=tag {
+            let returned = match self.slot(t) {
+                Some(s) if matches!(s.state, State::Pending) && s.mandatory && ack => true,
+                Some(s) if matches!(s.state, State::Pending) => false,
+                _ => continue,
+            };
+            let outcome = match (ack, returned.then(|| self.returns.pop_front()).flatten()) {
+                (true, Some(message)) => Confirmation::Returned(Box::new(message)),
+                (true, None) => Confirmation::Ack,
+                (false, _) => {
+                    self.nacked = true;
+                    Confirmation::Nack
+                }
+            };
+            if let Some(s) = self.slot(t) {
+                s.state = State::Done(outcome);
+                wakers.extend(s.waker.take());
+                self.pending -= 1;
+            }
+        }
+        self.advance();
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// Moves `settled_below` past settled slots and drops slots nobody wants any more.
+    fn advance(&mut self) {
+        while let Some(s) = self.slot(self.settled_below) {
+            if matches!(s.state, State::Pending) {
+                break;
+            }
+            self.settled_below += 1;
+        }
+        if self.slots.is_empty() {
+            self.settled_below = self.settled_below.max(self.last_tag + 1);
+        }
+        while let Some(front) = self.slots.front() {
+            let done = !matches!(front.state, State::Pending);
+            let collected = matches!(front.state, State::Taken) || !front.wanted;
+            if done && collected {
+                self.slots.pop_front();
+                self.base += 1;
+            } else {
+                break;
+            }
+        }
+        let settled_below = self.settled_below;
+        let mut i = 0;
+        while i < self.waiters.len() {
+            if self.waiters.get(i).is_some_and(|(t, _)| *t < settled_below) {
+                let (_, w) = self.waiters.swap_remove(i);
+                w.wake();
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// The channel or connection closed: every waiter gets `error`.
+    pub(crate) fn close(&mut self, error: Error) {
+        if self.closed.is_none() {
+            self.closed = Some(error);
+        }
+        for s in &mut self.slots {
+            if let Some(w) = s.waker.take() {
+                w.wake();
+            }
+        }
+        for (_, w) in self.waiters.drain(..) {
+            w.wake();
+        }
+    }
+
+    fn poll_tag(&mut self, tag: u64, cx: &mut Context<'_>) -> Poll<Result<Confirmation>> {
+        let closed = self.closed.clone();
+        let Some(slot) = self.slot(tag) else {
+            // Already collected or never tracked: only reachable after a close.
+            return Poll::Ready(Err(closed.unwrap_or_else(|| {
+                Error::Config("confirm polled after completion".to_owned())
+            })));
+        };
+        match std::mem::replace(&mut slot.state, State::Taken) {
+            State::Done(outcome) => {
+                self.advance();
+                Poll::Ready(Ok(outcome))
+            }
+            State::Pending => {
+                slot.state = State::Pending;
+                if let Some(e) = closed {
+                    return Poll::Ready(Err(e));
+                }
+                match &slot.waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => slot.waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            State::Taken => Poll::Ready(Err(closed.unwrap_or_else(|| {
+                Error::Config("confirm polled after completion".to_owned())
+            }))),
+        }
+    }
+
+    fn forget(&mut self, tag: u64) {
+        if let Some(s) = self.slot(tag) {
+            s.wanted = false;
+            s.waker = None;
+            self.advance();
+        }
+    }
+
+    /// Waits until everything published so far is settled; `Ok(true)` if none was nacked since
+    /// the previous call.
+    pub(crate) fn poll_all(&mut self, target: u64, cx: &mut Context<'_>) -> Poll<Result<bool>> {
+        if self.settled_below > target {
+            return Poll::Ready(Ok(!std::mem::take(&mut self.nacked)));
+        }
+        if let Some(e) = &self.closed {
+            return Poll::Ready(Err(e.clone()));
+        }
+        self.waiters.push((target, cx.waker().clone()));
+        Poll::Pending
+    }
+
+    /// The highest tag handed out so far.
+    pub(crate) fn last_tag(&self) -> u64 {
+        self.last_tag
+    }
+
+    /// How many published messages the broker has not settled yet.
+    pub(crate) fn unsettled(&self) -> u64 {
+        self.pending
+    }
+}
+
+/// The broker's verdict on one published message: a future of [`Confirmation`].
+///
+/// Dropping it is fine: the message stays published and the verdict is discarded.
+#[must_use = "await it to learn whether the broker accepted the message, or drop it"]
+#[derive(Debug)]
+pub struct PublishConfirm {
+    inner: Option<(Arc<ChannelCore>, u64)>,
+}
+
+impl PublishConfirm {
+    pub(crate) fn tracked(channel: Arc<ChannelCore>, tag: u64) -> Self {
+        Self {
+            inner: Some((channel, tag)),
+        }
+    }
+
+    pub(crate) fn not_requested() -> Self {
+        Self { inner: None }
+    }
+
+    /// The message's delivery tag in confirm mode.
+    pub fn delivery_tag(&self) -> Option<u64> {
+        self.inner.as_ref().map(|(_, tag)| *tag)
+    }
+}
+
+impl Future for PublishConfirm {
+    type Output = Result<Confirmation>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some((channel, tag)) = &self.inner else {
+            return Poll::Ready(Ok(Confirmation::NotRequested));
+        };
+        let r = lock(&channel.confirms).poll_tag(*tag, cx);
+        if r.is_ready() {
+            self.inner = None;
+        }
+        r
+    }
+}
+
+impl Drop for PublishConfirm {
+    fn drop(&mut self) {
+        if let Some((channel, tag)) = self.inner.take() {
+            lock(&channel.confirms).forget(tag);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amqp_wire::{BasicProperties, ReplyCode, ShortStr};
+    use bytes::Bytes;
+    use std::task::Wake;
+
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    fn cx_waker() -> Waker {
+        Waker::from(Arc::new(Noop))
+    }
+
+    fn poll(t: &mut ConfirmTracker, tag: u64) -> Poll<Result<Confirmation>> {
+        let w = cx_waker();
+        t.poll_tag(tag, &mut Context::from_waker(&w))
+    }
+
+    fn returned() -> ReturnedMessage {
+        ReturnedMessage {
+            reply_code: ReplyCode::NO_ROUTE,
+            reply_text: ShortStr::from_static("NO_ROUTE"),
+            exchange: ShortStr::default(),
+            routing_key: ShortStr::from_static("nowhere"),
+            properties: BasicProperties::default(),
+            body: Bytes::from_static(b"x"),
+        }
+    }
+
+    #[test]
+    fn single_and_multiple_acks_settle_the_right_tags() {
+        let mut t = ConfirmTracker::default();
+        for tag in 1..=5 {
+            t.push(tag, false);
+        }
+        t.settle(2, false, true);
+        assert!(matches!(poll(&mut t, 2), Poll::Ready(Ok(Confirmation::Ack))));
+        assert!(poll(&mut t, 1).is_pending());
+        assert_eq!(t.unsettled(), 4);
+        t.settle(4, true, false);
+        assert!(matches!(poll(&mut t, 1), Poll::Ready(Ok(Confirmation::Nack))));
+        assert!(matches!(poll(&mut t, 3), Poll::Ready(Ok(Confirmation::Nack))));
+        assert!(matches!(poll(&mut t, 4), Poll::Ready(Ok(Confirmation::Nack))));
+        assert!(poll(&mut t, 5).is_pending());
+        assert_eq!(t.unsettled(), 1);
+        t.settle(5, false, true);
+        assert!(matches!(poll(&mut t, 5), Poll::Ready(Ok(Confirmation::Ack))));
+        assert!(t.slots.is_empty(), "collected slots are freed");
+    }
+
+    #[test]
+    fn forgotten_slots_are_freed_once_settled() {
+        let mut t = ConfirmTracker::default();
+        for tag in 1..=1000 {
+            t.push(tag, false);
+            t.forget(tag);
+        }
+        assert_eq!(t.slots.len(), 1000);
+        t.settle(1000, true, true);
+        assert!(t.slots.is_empty());
+        assert_eq!(t.unsettled(), 0);
+    }
+
+    #[test]
+    fn wait_for_all_reports_nacks_once() {
+        let mut t = ConfirmTracker::default();
+        let w = cx_waker();
+        let mut cx = Context::from_waker(&w);
+        t.push(1, false);
+        t.push(2, false);
+        assert!(t.poll_all(2, &mut cx).is_pending());
+        t.settle(1, false, false);
+        assert!(t.poll_all(2, &mut cx).is_pending());
+        t.settle(2, false, true);
+        assert!(matches!(t.poll_all(2, &mut cx), Poll::Ready(Ok(false))));
+        assert!(matches!(t.poll_all(2, &mut cx), Poll::Ready(Ok(true))));
+    }
+
+    #[test]
+    fn return_attaches_to_the_mandatory_message_the_ack_settles() {
+        let mut t = ConfirmTracker::default();
+        t.push(1, false);
+        t.push(2, true);
+        t.push(3, false);
+        t.returned(returned());
+        t.settle(3, true, true);
+        assert!(matches!(poll(&mut t, 1), Poll::Ready(Ok(Confirmation::Ack))));
+        match poll(&mut t, 2) {
+            Poll::Ready(Ok(Confirmation::Returned(m))) => {
+                assert_eq!(m.routing_key, "nowhere")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(poll(&mut t, 3), Poll::Ready(Ok(Confirmation::Ack))));
+    }
+
+    #[test]
+    fn close_fails_pending_confirms() {
+        let mut t = ConfirmTracker::default();
+        t.push(1, false);
+        t.close(Error::MissedHeartbeats(std::time::Duration::from_secs(1)));
+        assert!(matches!(
+            poll(&mut t, 1),
+            Poll::Ready(Err(Error::MissedHeartbeats(_)))
+        ));
+    }
+}

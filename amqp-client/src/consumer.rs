@@ -1,0 +1,150 @@
+//! Consumers and returned-message streams.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use amqp_wire::{basic, Method, ShortStr};
+use futures_core::Stream;
+
+use crate::channel::Channel;
+use crate::connection::{Then, Waiter};
+use crate::error::{Error, Result};
+use crate::mailbox::Mailbox;
+use crate::message::{Delivery, ReturnedMessage};
+
+/// A consumer: a [`Stream`] of the [`Delivery`]s the broker sends it.
+///
+/// Deliveries wait in a bounded buffer (`consumer_buffer` in the connection's configuration).
+/// When it is full the connection stops reading from the socket until this consumer catches up,
+/// so a slow consumer costs no more memory than its buffer; set a prefetch with
+/// [`Channel::basic_qos`] too, so the broker does not queue up the rest in the socket.
+///
+/// The stream ends after [`cancel`](Self::cancel) once the buffered deliveries are taken. It
+/// yields one `Err` and ends if the server cancels the consumer
+/// ([`Error::ConsumerCancelled`]), or if the channel or connection fails. Dropping the consumer
+/// cancels it and hands its buffered, unacknowledged deliveries back to the queue.
+#[derive(Debug)]
+pub struct Consumer {
+    channel: Channel,
+    tag: ShortStr,
+    mailbox: Arc<Mailbox<Delivery>>,
+    no_ack: bool,
+}
+
+impl Consumer {
+    pub(crate) fn new(
+        channel: Channel,
+        tag: ShortStr,
+        mailbox: Arc<Mailbox<Delivery>>,
+        no_ack: bool,
+    ) -> Self {
+        Self {
+            channel,
+            tag,
+            mailbox,
+            no_ack,
+        }
+    }
+
+    /// The consumer tag.
+    pub fn tag(&self) -> &str {
+        self.tag.as_str()
+    }
+
+    /// The channel the consumer runs on.
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// How many deliveries wait in the buffer, not yet taken from the stream.
+    pub fn buffered(&self) -> usize {
+        self.mailbox.len()
+    }
+
+    /// The most deliveries buffered before the connection stops reading.
+    pub fn capacity(&self) -> usize {
+        self.mailbox.capacity()
+    }
+
+    /// Cancels the consumer (`basic.cancel`) and waits for the broker to confirm. The stream
+    /// still yields what was buffered, then ends.
+    pub async fn cancel(&self) -> Result<()> {
+        self.channel.basic_cancel(self.tag.as_str()).await
+    }
+}
+
+impl Stream for Consumer {
+    type Item = Result<Delivery>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.mailbox.poll_next(cx)
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        if self.mailbox.is_closed() {
+            return;
+        }
+        let left = self.mailbox.abandon();
+        let core = self.channel_core();
+        core.shared.with(|inner| {
+            if !self.no_ack {
+                for d in &left {
+                    let reject = basic::Reject {
+                        delivery_tag: d.delivery_tag,
+                        requeue: true,
+                    };
+                    let _ = inner.proto.send(core.id(), &Method::BasicReject(reject));
+                }
+            }
+            let cancel = basic::Cancel {
+                consumer_tag: self.tag.clone(),
+                no_wait: false,
+            };
+            let _ = inner.proto.call(
+                core.id(),
+                &Method::BasicCancel(cancel),
+                Waiter::detached(Then::Cancel),
+            );
+        });
+        drop(left);
+    }
+}
+
+impl Consumer {
+    fn channel_core(&self) -> Arc<crate::channel::ChannelCore> {
+        self.channel.core_arc()
+    }
+}
+
+/// A stream of the messages the broker returned on a channel; see [`Channel::returns`].
+#[derive(Debug)]
+pub struct Returns {
+    mailbox: Arc<Mailbox<ReturnedMessage>>,
+}
+
+impl Returns {
+    pub(crate) fn new(mailbox: Arc<Mailbox<ReturnedMessage>>) -> Self {
+        Self { mailbox }
+    }
+}
+
+impl Stream for Returns {
+    type Item = ReturnedMessage;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.mailbox.poll_next(cx) {
+            Poll::Ready(Some(Ok(m))) => Poll::Ready(Some(m)),
+            Poll::Ready(Some(Err(Error::ChannelClosed(_)) | Err(_)) | None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Returns {
+    fn drop(&mut self) {
+        self.mailbox.abandon();
+    }
+}

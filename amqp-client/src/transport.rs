@@ -1,0 +1,45 @@
+//! Setting up the byte stream a connection runs over.
+//!
+//! [`crate::Connection::open_with`] takes any `AsyncRead + AsyncWrite` transport; this module
+//! makes the standard ones: TCP (with the connect timeout and `TCP_NODELAY`) and, for
+//! `amqps://`, TLS on top of it.
+
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use crate::error::{Error, Result};
+use crate::uri::TlsOptions;
+
+/// Connects over TCP to the first address of `host` that answers within `timeout`.
+pub(crate) async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
+    let connect = async {
+        let stream = TcpStream::connect((host, port)).await.map_err(|e| {
+            Error::io(std::io::Error::new(
+                e.kind(),
+                format!("cannot connect to {host}:{port}: {e}"),
+            ))
+        })?;
+        // Frames are coalesced by the driver already; Nagle would only add latency.
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    };
+    match tokio::time::timeout(timeout, connect).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::ConnectTimeout(timeout)),
+    }
+}
+
+/// A TLS session over `tcp` for `amqps://`.
+///
+/// This build has no TLS support yet, so it refuses clearly rather than falling back to plain
+/// text; plug a TLS stream in through [`crate::Connection::open_with`] meanwhile.
+pub(crate) async fn wrap_tls(
+    _tcp: TcpStream,
+    host: &str,
+    _tls: &TlsOptions,
+) -> Result<TcpStream> {
+    Err(Error::Config(format!(
+        "amqps:// to {host}: TLS is not available in this build of amqp-client"
+    )))
+}
