@@ -2,122 +2,16 @@
 //! basic properties and frames; splitting a stream anywhere changes nothing; and no input, however
 //! random, makes a decoder panic.
 
+mod common;
+
 use amqp_wire::{
-    basic, encode_publish, BasicProperties, ContentHeader, Decimal, FieldArray, FieldTable,
-    FieldValue, Frame, FrameDecoder, Method, Reader, ShortStr,
+    basic, encode_publish, ContentHeader, FieldTable, FieldValue, Frame, FrameDecoder, Method,
+    Reader,
 };
 use bytes::{Bytes, BytesMut};
+use common::{bytes, field_table, properties, scalar, short_str};
 use proptest::collection::vec;
 use proptest::prelude::*;
-
-fn short_str() -> impl Strategy<Value = ShortStr> {
-    // Mostly short ASCII, sometimes any UTF-8 up to the 255-octet limit.
-    prop_oneof![
-        4 => "[a-z0-9.\\-]{0,12}",
-        1 => "\\PC{0,60}",
-    ]
-    .prop_map(|s: String| {
-        let mut end = s.len().min(ShortStr::MAX_LEN);
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        ShortStr::new(&s[..end]).unwrap()
-    })
-}
-
-fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
-    vec(any::<u8>(), 0..max).prop_map(Bytes::from)
-}
-
-fn scalar() -> impl Strategy<Value = FieldValue> {
-    prop_oneof![
-        any::<bool>().prop_map(FieldValue::Bool),
-        any::<i8>().prop_map(FieldValue::I8),
-        any::<u8>().prop_map(FieldValue::U8),
-        any::<i16>().prop_map(FieldValue::I16),
-        any::<u16>().prop_map(FieldValue::U16),
-        any::<i32>().prop_map(FieldValue::I32),
-        any::<u32>().prop_map(FieldValue::U32),
-        any::<i64>().prop_map(FieldValue::I64),
-        // Any bit pattern, NaNs included: equality is bitwise.
-        any::<u32>().prop_map(|b| FieldValue::F32(f32::from_bits(b))),
-        any::<u64>().prop_map(|b| FieldValue::F64(f64::from_bits(b))),
-        (any::<u8>(), any::<i32>()).prop_map(|(s, v)| FieldValue::Decimal(Decimal::new(s, v))),
-        bytes(40).prop_map(FieldValue::LongStr),
-        any::<u64>().prop_map(FieldValue::Timestamp),
-        Just(FieldValue::Void),
-        bytes(40).prop_map(FieldValue::ByteArray),
-    ]
-}
-
-fn table_of(value: impl Strategy<Value = FieldValue>) -> impl Strategy<Value = FieldTable> {
-    vec((short_str(), value), 0..8).prop_map(|pairs| pairs.into_iter().collect())
-}
-
-fn field_value() -> impl Strategy<Value = FieldValue> {
-    scalar().prop_recursive(5, 64, 8, |inner| {
-        prop_oneof![
-            vec(inner.clone(), 0..8).prop_map(|v| FieldValue::Array(FieldArray::from(v))),
-            table_of(inner).prop_map(FieldValue::Table),
-        ]
-    })
-}
-
-fn field_table() -> impl Strategy<Value = FieldTable> {
-    table_of(field_value())
-}
-
-fn properties() -> impl Strategy<Value = BasicProperties> {
-    (
-        (
-            proptest::option::of(short_str()),
-            proptest::option::of(short_str()),
-            proptest::option::of(field_table()),
-            proptest::option::of(any::<u8>()),
-            proptest::option::of(any::<u8>()),
-            proptest::option::of(short_str()),
-            proptest::option::of(short_str()),
-        ),
-        (
-            proptest::option::of(short_str()),
-            proptest::option::of(short_str()),
-            proptest::option::of(any::<u64>()),
-            proptest::option::of(short_str()),
-            proptest::option::of(short_str()),
-            proptest::option::of(short_str()),
-            proptest::option::of(short_str()),
-        ),
-    )
-        .prop_map(
-            |(
-                (
-                    content_type,
-                    content_encoding,
-                    headers,
-                    delivery_mode,
-                    priority,
-                    correlation_id,
-                    reply_to,
-                ),
-                (expiration, message_id, timestamp, kind, user_id, app_id, reserved),
-            )| BasicProperties {
-                content_type,
-                content_encoding,
-                headers,
-                delivery_mode,
-                priority,
-                correlation_id,
-                reply_to,
-                expiration,
-                message_id,
-                timestamp,
-                kind,
-                user_id,
-                app_id,
-                reserved,
-            },
-        )
-}
 
 fn publish() -> impl Strategy<Value = basic::Publish> {
     (short_str(), short_str(), any::<bool>(), any::<bool>()).prop_map(
@@ -199,7 +93,7 @@ fn decode_frames(src: &mut BytesMut, frame_max: u32) -> Vec<Frame> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn tables_round_trip(table in field_table()) {
@@ -314,6 +208,12 @@ proptest! {
         }
         prop_assert_eq!(joined, body);
     }
+
+}
+
+proptest! {
+    // Cheap cases: run many.
+    #![proptest_config(ProptestConfig::with_cases(4096))]
 
     #[test]
     fn random_bytes_never_panic(data in vec(any::<u8>(), 0..512), frame_max in any::<u32>()) {
