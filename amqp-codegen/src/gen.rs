@@ -1124,8 +1124,13 @@ impl<'s> Gen<'s> {
                 let ty = Self::method_ident(class, method)?;
                 let path = quote! { #module::#ty };
                 let name = format!("{}.{}", class.name, method.name);
+                let label = method
+                    .label
+                    .as_deref()
+                    .map(|l| format!(": {}", crate::doc::escape(l.trim())))
+                    .unwrap_or_default();
                 let doc = format!(
-                    " {}: class {}, method {}.",
+                    " {}{label} (class {}, method {}).",
                     code(&name),
                     class.index,
                     method.index

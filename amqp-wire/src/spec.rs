@@ -334,7 +334,7 @@ mod tests {
 /// against this crate's runtime: nine bits across two octets, reserved fields of every kind, a
 /// keyword field and domain chains.
 #[cfg(test)]
-#[allow(dead_code, unreachable_pub, clippy::all)]
+#[allow(dead_code, unreachable_pub)]
 mod mini {
     use bytes::{Bytes, BytesMut};
 
