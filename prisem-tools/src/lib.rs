@@ -1,3 +1,28 @@
-//! The `amqp` command-line tool and the PRISEM services.
+//! The `amqp` command-line tool and the PRISEM services, on top of `amqp-client`.
+//!
+//! The binaries are thin: `src/bin/amqp.rs` parses the command line into [`cli::Cli`] and
+//! calls [`cli::run`]. Everything that can be tested without a broker lives in modules of its
+//! own:
+//!
+//! - [`headers`]: `-H key[:type]=value` and `--arg` parsing into field-table values.
+//! - [`json`]: the stable JSON forms of field values, properties and deliveries.
+//! - [`dump`]: the frame dumper behind `amqp dump`.
+//! - [`exit`]: exit statuses and the error type that carries one.
+//! - [`cli`]: the clap definitions, connection options ([`cli::conn`]) and the subcommands.
+//!
+//! ```
+//! use clap::Parser;
+//! use prisem_tools::cli::{Cli, Command};
+//!
+//! let cli = Cli::try_parse_from(["amqp", "get", "-q", "jobs"]).unwrap();
+//! assert!(matches!(cli.command, Command::Get(_)));
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+pub mod cli;
+pub mod dump;
+pub mod exit;
+pub mod headers;
+pub mod json;
