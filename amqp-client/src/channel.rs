@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
 use amqp_wire::{
-    basic, channel, confirm, domains, exchange, queue, tx, BasicProperties, Method,
-    ReplyCode, ShortStr, WireError,
+    basic, channel, confirm, domains, exchange, queue, tx, BasicProperties, Method, ReplyCode,
+    ShortStr, WireError,
 };
 
 use crate::confirm::{ConfirmTracker, PublishConfirm};
@@ -459,9 +459,12 @@ impl Channel {
             no_ack,
         };
         match self.core().call(method, then).await? {
-            Reply::Method(Method::BasicConsumeOk(ok)) => {
-                Ok(Consumer::new(self.clone(), ok.consumer_tag, mailbox, no_ack))
-            }
+            Reply::Method(Method::BasicConsumeOk(ok)) => Ok(Consumer::new(
+                self.clone(),
+                ok.consumer_tag,
+                mailbox,
+                no_ack,
+            )),
             other => Err(unexpected(other)),
         }
     }
@@ -533,11 +536,10 @@ impl Channel {
 
     /// Acknowledges a delivery (`basic.ack`), and with `multiple` all before it.
     pub fn basic_ack(&self, delivery_tag: u64, multiple: bool) -> Result<()> {
-        self.core()
-            .send_async(Method::BasicAck(basic::Ack {
-                delivery_tag,
-                multiple,
-            }))
+        self.core().send_async(Method::BasicAck(basic::Ack {
+            delivery_tag,
+            multiple,
+        }))
     }
 
     /// Rejects one or more deliveries (`basic.nack`).
@@ -620,7 +622,9 @@ impl Channel {
 
     /// Rolls the current transaction back (`tx.rollback`).
     pub async fn tx_rollback(&self) -> Result<()> {
-        self.call(Method::TxRollback(tx::Rollback {})).await.map(drop)
+        self.call(Method::TxRollback(tx::Rollback {}))
+            .await
+            .map(drop)
     }
 
     /// Asks the broker to pause (`false`) or resume (`true`) deliveries on this channel

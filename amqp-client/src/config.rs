@@ -331,7 +331,10 @@ mod tests {
              &cacertfile=/ca.pem",
         )
         .unwrap();
-        assert_eq!((c.host.as_str(), c.port, c.vhost.as_str()), ("h", 1234, "v"));
+        assert_eq!(
+            (c.host.as_str(), c.port, c.vhost.as_str()),
+            ("h", 1234, "v")
+        );
         assert_eq!(c.credentials, Credentials::new("u", "p"));
         assert_eq!(c.heartbeat, 7);
         assert_eq!(c.frame_max, 8192);

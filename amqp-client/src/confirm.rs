@@ -193,9 +193,8 @@ impl ConfirmTracker {
                 }
                 Poll::Pending
             }
-            State::Taken => Poll::Ready(Err(closed.unwrap_or_else(|| {
-                Error::Config("confirm polled after completion".to_owned())
-            }))),
+            State::Taken => Poll::Ready(Err(closed
+                .unwrap_or_else(|| Error::Config("confirm polled after completion".to_owned())))),
         }
     }
 
@@ -319,17 +318,32 @@ mod tests {
             t.push(tag, false);
         }
         t.settle(2, false, true);
-        assert!(matches!(poll(&mut t, 2), Poll::Ready(Ok(Confirmation::Ack))));
+        assert!(matches!(
+            poll(&mut t, 2),
+            Poll::Ready(Ok(Confirmation::Ack))
+        ));
         assert!(poll(&mut t, 1).is_pending());
         assert_eq!(t.unsettled(), 4);
         t.settle(4, true, false);
-        assert!(matches!(poll(&mut t, 1), Poll::Ready(Ok(Confirmation::Nack))));
-        assert!(matches!(poll(&mut t, 3), Poll::Ready(Ok(Confirmation::Nack))));
-        assert!(matches!(poll(&mut t, 4), Poll::Ready(Ok(Confirmation::Nack))));
+        assert!(matches!(
+            poll(&mut t, 1),
+            Poll::Ready(Ok(Confirmation::Nack))
+        ));
+        assert!(matches!(
+            poll(&mut t, 3),
+            Poll::Ready(Ok(Confirmation::Nack))
+        ));
+        assert!(matches!(
+            poll(&mut t, 4),
+            Poll::Ready(Ok(Confirmation::Nack))
+        ));
         assert!(poll(&mut t, 5).is_pending());
         assert_eq!(t.unsettled(), 1);
         t.settle(5, false, true);
-        assert!(matches!(poll(&mut t, 5), Poll::Ready(Ok(Confirmation::Ack))));
+        assert!(matches!(
+            poll(&mut t, 5),
+            Poll::Ready(Ok(Confirmation::Ack))
+        ));
         assert!(t.slots.is_empty(), "collected slots are freed");
     }
 
@@ -369,14 +383,20 @@ mod tests {
         t.push(3, false);
         t.returned(returned());
         t.settle(3, true, true);
-        assert!(matches!(poll(&mut t, 1), Poll::Ready(Ok(Confirmation::Ack))));
+        assert!(matches!(
+            poll(&mut t, 1),
+            Poll::Ready(Ok(Confirmation::Ack))
+        ));
         match poll(&mut t, 2) {
             Poll::Ready(Ok(Confirmation::Returned(m))) => {
                 assert_eq!(m.routing_key, "nowhere")
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(poll(&mut t, 3), Poll::Ready(Ok(Confirmation::Ack))));
+        assert!(matches!(
+            poll(&mut t, 3),
+            Poll::Ready(Ok(Confirmation::Ack))
+        ));
     }
 
     #[test]

@@ -295,7 +295,10 @@ impl Inner {
                 for w in pending {
                     w.complete(Err(error.clone()));
                 }
-                if let Some(entry) = self.chans.get_mut(usize::from(channel)).and_then(Option::take)
+                if let Some(entry) = self
+                    .chans
+                    .get_mut(usize::from(channel))
+                    .and_then(Option::take)
                 {
                     close_entry(entry, &error);
                 }
@@ -357,7 +360,11 @@ impl Inner {
             }
             (Then::Cancel, Reply::Method(Method::BasicCancelOk(ok))) => {
                 if let Some(Some(entry)) = self.chans.get_mut(usize::from(channel)) {
-                    if let Some(i) = entry.consumers.iter().position(|c| c.tag == ok.consumer_tag) {
+                    if let Some(i) = entry
+                        .consumers
+                        .iter()
+                        .position(|c| c.tag == ok.consumer_tag)
+                    {
                         entry.consumers.swap_remove(i).mailbox.close(None);
                     }
                 }

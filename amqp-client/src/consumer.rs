@@ -58,7 +58,7 @@ impl Consumer {
     }
 
     /// How many deliveries wait in the buffer, not yet taken from the stream.
-    pub fn buffered(&self) -> usize {
+    pub fn buffered_len(&self) -> usize {
         self.mailbox.len()
     }
 

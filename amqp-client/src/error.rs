@@ -87,7 +87,11 @@ impl fmt::Display for CloseReason {
         match self.method_name() {
             Some(name) => write!(f, " (caused by {name})"),
             None if self.class_id != 0 => {
-                write!(f, " (caused by class {} method {})", self.class_id, self.method_id)
+                write!(
+                    f,
+                    " (caused by class {} method {})",
+                    self.class_id, self.method_id
+                )
             }
             None => Ok(()),
         }

@@ -211,7 +211,11 @@ mod tests {
         assert_eq!(m.len(), 4);
         assert!(m.poll_space(&mut dcx).is_pending());
         assert!(matches!(m.poll_next(&mut rcx), Poll::Ready(Some(Ok(0)))));
-        assert_eq!(driver_count.0.load(Ordering::SeqCst), 0, "3 left: above half");
+        assert_eq!(
+            driver_count.0.load(Ordering::SeqCst),
+            0,
+            "3 left: above half"
+        );
         assert!(m.poll_space(&mut dcx).is_pending());
         assert!(matches!(m.poll_next(&mut rcx), Poll::Ready(Some(Ok(1)))));
         assert_eq!(driver_count.0.load(Ordering::SeqCst), 1, "2 left: woken");

@@ -692,7 +692,12 @@ mod tests {
 
     #[test]
     fn bad_port() {
-        for s in ["amqp://h:abc", "amqp://h:0", "amqp://h:65536", "amqp://h:-1"] {
+        for s in [
+            "amqp://h:abc",
+            "amqp://h:0",
+            "amqp://h:65536",
+            "amqp://h:-1",
+        ] {
             let e = err(s);
             assert_eq!(e.part(), &UriPart::Port, "{s}");
             assert!(e.to_string().contains("port"), "{e}");

@@ -34,6 +34,7 @@ fn finish(out: &mut BytesMut, at: usize) {
 
 /// One method frame.
 pub(crate) fn method(out: &mut BytesMut, channel: u16, method: &Method) {
+    tracing::trace!(channel, ?method, "method out");
     let at = begin(out, FRAME_METHOD, channel);
     method.encode(out);
     finish(out, at);

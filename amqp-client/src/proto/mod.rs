@@ -95,7 +95,10 @@ pub(crate) enum Event<T> {
         ack: bool,
     },
     /// The server cancelled a consumer.
-    ConsumerCancelled { channel: u16, consumer_tag: ShortStr },
+    ConsumerCancelled {
+        channel: u16,
+        consumer_tag: ShortStr,
+    },
     /// The server asked to pause (`false`) or resume (`true`) publishing on a channel.
     Flow { channel: u16, active: bool },
     /// The broker blocked publishing on this connection (`connection.blocked`).
@@ -466,7 +469,8 @@ impl<T> Proto<T> {
                 self.deadline = None;
                 match self.phase {
                     Phase::AwaitStart | Phase::AwaitTune | Phase::AwaitOpenOk => {
-                        return self.fail(Error::ConnectTimeout(self.settings.connect_timeout), None);
+                        return self
+                            .fail(Error::ConnectTimeout(self.settings.connect_timeout), None);
                     }
                     Phase::Closing => {
                         self.finish_close();
@@ -501,6 +505,7 @@ impl<T> Proto<T> {
 
     /// Feeds one frame.
     pub(crate) fn handle_frame(&mut self, frame: Frame) {
+        tracing::trace!(?frame, "frame in");
         match frame {
             Frame::Heartbeat { .. } => {}
             Frame::Method { channel: 0, method } => self.connection_method(method),
@@ -523,9 +528,12 @@ impl<T> Proto<T> {
                 }
             }
             Frame::Header { channel, header } => match self.phase {
-                Phase::Open if channel != 0 => {
-                    self.content_header(channel, header.class_id, header.body_size, header.properties)
-                }
+                Phase::Open if channel != 0 => self.content_header(
+                    channel,
+                    header.class_id,
+                    header.body_size,
+                    header.properties,
+                ),
                 Phase::Closing | Phase::Closed => {}
                 _ => self.violation_ids(
                     ReplyCode::UNEXPECTED_FRAME,
@@ -552,16 +560,18 @@ impl<T> Proto<T> {
     fn check_open(&self) -> Result<(), CommandError> {
         match self.phase {
             Phase::Open => Ok(()),
-            _ => Err(CommandError::Connection(self.error.clone().unwrap_or_else(|| {
-                Error::ConnectionClosed(Arc::new(CloseReason {
-                    code: ReplyCode::CONNECTION_FORCED,
-                    text: "connection is not open".to_owned(),
-                    class_id: 0,
-                    method_id: 0,
-                    initiator: Initiator::Library,
-                    scope: Scope::Connection,
-                }))
-            }))),
+            _ => Err(CommandError::Connection(self.error.clone().unwrap_or_else(
+                || {
+                    Error::ConnectionClosed(Arc::new(CloseReason {
+                        code: ReplyCode::CONNECTION_FORCED,
+                        text: "connection is not open".to_owned(),
+                        class_id: 0,
+                        method_id: 0,
+                        initiator: Initiator::Library,
+                        scope: Scope::Connection,
+                    }))
+                },
+            ))),
         }
     }
 
@@ -609,7 +619,12 @@ impl<T> Proto<T> {
     }
 
     /// Sends a synchronous method; `token` comes back with its reply.
-    pub(crate) fn call(&mut self, channel: u16, method: &Method, token: T) -> Result<(), CommandError> {
+    pub(crate) fn call(
+        &mut self,
+        channel: u16,
+        method: &Method,
+        token: T,
+    ) -> Result<(), CommandError> {
         let chan = self.open_chan(channel)?;
         let expect = expect_for(method.class_id(), method.method_id());
         if let Method::ConfirmSelect(_) = method {
@@ -677,7 +692,8 @@ impl<T> Proto<T> {
         let Some(Some(chan)) = self.channels.get_mut(usize::from(channel)) else {
             return Err(CommandError::ChannelNotOpen);
         };
-        chan.rpcs.push_back((expect_for(channel::CLASS_ID, 40), token));
+        chan.rpcs
+            .push_back((expect_for(channel::CLASS_ID, 40), token));
         if chan.phase != ChanPhase::Closing {
             chan.phase = ChanPhase::Closing;
             let close = channel::Close {
@@ -802,13 +818,11 @@ impl<T> Proto<T> {
         }
         let offered = String::from_utf8_lossy(&start.mechanisms).into_owned();
         let offered_list: Vec<&str> = offered.split_ascii_whitespace().collect();
-        let Some(mechanism) = self
-            .settings
-            .mechanisms
-            .iter()
-            .copied()
-            .find(|m| offered_list.iter().any(|o| o.eq_ignore_ascii_case(m.name())))
-        else {
+        let Some(mechanism) = self.settings.mechanisms.iter().copied().find(|m| {
+            offered_list
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(m.name()))
+        }) else {
             let wanted: Vec<&str> = self.settings.mechanisms.iter().map(|m| m.name()).collect();
             return self.fail(
                 Error::Authentication(format!(
@@ -846,9 +860,15 @@ impl<T> Proto<T> {
     }
 
     fn on_tune(&mut self, tune: connection::Tune) {
-        let channel_max = negotiate(u32::from(self.settings.channel_max), u32::from(tune.channel_max));
+        let channel_max = negotiate(
+            u32::from(self.settings.channel_max),
+            u32::from(tune.channel_max),
+        );
         let frame_max = negotiate(self.settings.frame_max, tune.frame_max);
-        let heartbeat = negotiate(u32::from(self.settings.heartbeat), u32::from(tune.heartbeat));
+        let heartbeat = negotiate(
+            u32::from(self.settings.heartbeat),
+            u32::from(tune.heartbeat),
+        );
         // Spec: frame-max is at least frame-min-size (4096).
         if frame_max != 0 && frame_max < FRAME_MIN_SIZE {
             let text = format!(
@@ -860,7 +880,11 @@ impl<T> Proto<T> {
         let channel_max = u16::try_from(channel_max).unwrap_or(u16::MAX);
         let heartbeat = u16::try_from(heartbeat).unwrap_or(u16::MAX);
         self.tuning = Tuning {
-            channel_max: if channel_max == 0 { u16::MAX } else { channel_max },
+            channel_max: if channel_max == 0 {
+                u16::MAX
+            } else {
+                channel_max
+            },
             frame_max,
             heartbeat,
         };
@@ -982,16 +1006,31 @@ impl<T> Proto<T> {
             }
             reply => {
                 let ids = (reply.class_id(), reply.method_id());
-                let matches = chan
+                // Replies to one kind of request come in order, but RabbitMQ may answer a
+                // later request before an earlier one of another kind (basic.cancel-ok waits
+                // for the queue process while a queue.declare-ok does not), so the reply goes
+                // to the oldest request it can answer.
+                let at = chan
                     .rpcs
-                    .front()
-                    .is_some_and(|(expect, _)| expect.contains(&ids));
-                if !matches {
-                    let text = format!("unexpected {} on channel {id}", reply.name());
+                    .iter()
+                    .position(|(expect, _)| expect.contains(&ids));
+                let Some((_, token)) = at.and_then(|i| chan.rpcs.remove(i)) else {
+                    let waiting = chan
+                        .rpcs
+                        .iter()
+                        .flat_map(|(expect, _)| expect.iter())
+                        .filter_map(|&(c, m)| method_name(c, m))
+                        .collect::<Vec<_>>();
+                    let waiting = if waiting.is_empty() {
+                        "no reply".to_owned()
+                    } else {
+                        waiting.join(", ")
+                    };
+                    let text = format!(
+                        "unexpected {} on channel {id} (waiting for {waiting})",
+                        reply.name()
+                    );
                     return self.violation(ReplyCode::UNEXPECTED_FRAME, text, &reply);
-                }
-                let Some((_, token)) = chan.rpcs.pop_front() else {
-                    return;
                 };
                 match reply {
                     Method::BasicGetOk(get_ok) => {
@@ -1019,7 +1058,13 @@ impl<T> Proto<T> {
         }
     }
 
-    fn content_header(&mut self, id: u16, class_id: u16, body_size: u64, properties: BasicProperties) {
+    fn content_header(
+        &mut self,
+        id: u16,
+        class_id: u16,
+        body_size: u64,
+        properties: BasicProperties,
+    ) {
         let max = self.settings.max_message_size;
         let Some(Some(chan)) = self.channels.get_mut(usize::from(id)) else {
             let text = format!("content header on channel {id}, which is not open");
@@ -1119,7 +1164,11 @@ impl<T> Proto<T> {
 
     /// Our channel.close was answered: the close requests succeed, anything else pending fails.
     fn channel_closed_by_us(&mut self, id: u16) {
-        let Some(mut chan) = self.channels.get_mut(usize::from(id)).and_then(Option::take) else {
+        let Some(mut chan) = self
+            .channels
+            .get_mut(usize::from(id))
+            .and_then(Option::take)
+        else {
             return;
         };
         let close_ids = (channel::CLASS_ID, 41);
@@ -1151,7 +1200,11 @@ impl<T> Proto<T> {
     }
 
     fn remove_channel(&mut self, id: u16, reason: Arc<CloseReason>) {
-        if let Some(mut chan) = self.channels.get_mut(usize::from(id)).and_then(Option::take) {
+        if let Some(mut chan) = self
+            .channels
+            .get_mut(usize::from(id))
+            .and_then(Option::take)
+        {
             let pending = chan.drain_tokens();
             self.events.push_back(Event::ChannelClosed {
                 channel: id,
@@ -1234,7 +1287,12 @@ impl<T> Proto<T> {
 
     fn report_closed(&mut self) {
         let error = self.error.clone().unwrap_or_else(|| {
-            library_close(ReplyCode::CONNECTION_FORCED, "connection closed".to_owned(), 0, 0)
+            library_close(
+                ReplyCode::CONNECTION_FORCED,
+                "connection closed".to_owned(),
+                0,
+                0,
+            )
         });
         self.report(error);
     }

@@ -153,7 +153,10 @@ fn handshake_plain_with_negotiation() {
     let [Method::ConnectionTuneOk(t), Method::ConnectionOpen(o)] = sent.as_slice() else {
         panic!("tune-ok + open expected, got {sent:?}");
     };
-    assert_eq!((t.channel_max, t.frame_max, t.heartbeat), (100, 131_072, 30));
+    assert_eq!(
+        (t.channel_max, t.frame_max, t.heartbeat),
+        (100, 131_072, 30)
+    );
     assert_eq!(o.virtual_host, "prod");
     assert!(!p.is_open());
 
@@ -184,7 +187,10 @@ fn tune_zero_means_no_limit_and_yields_to_the_other_side() {
 #[test]
 fn amqplain_response_is_a_table_body() {
     let r = sasl_response(SaslMechanism::AmqPlain, "u", "p");
-    assert_eq!(&r[..], b"\x05LOGINS\x00\x00\x00\x01u\x08PASSWORDS\x00\x00\x00\x01p");
+    assert_eq!(
+        &r[..],
+        b"\x05LOGINS\x00\x00\x00\x01u\x08PASSWORDS\x00\x00\x00\x01p"
+    );
     assert!(sasl_response(SaslMechanism::External, "u", "p").is_empty());
 }
 
@@ -209,7 +215,10 @@ fn no_common_mechanism_fails_without_hanging() {
     p.handle_frame(m(0, start()));
     let ev = events(&mut p);
     let err = closed_error(&ev);
-    assert!(matches!(err, Error::Authentication(msg) if msg.contains("EXTERNAL")), "{err}");
+    assert!(
+        matches!(err, Error::Authentication(msg) if msg.contains("EXTERNAL")),
+        "{err}"
+    );
     assert!(p.is_finished());
 }
 
@@ -292,7 +301,8 @@ fn rpc_replies_are_matched_in_order_per_channel() {
     };
     p.call(a, &declare("q1"), 1).unwrap();
     p.call(b, &declare("q2"), 2).unwrap();
-    p.call(a, &Method::BasicQos(basic::Qos::default()), 3).unwrap();
+    p.call(a, &Method::BasicQos(basic::Qos::default()), 3)
+        .unwrap();
     assert_eq!(methods(&mut p).len(), 3);
 
     p.handle_frame(m(
@@ -323,6 +333,48 @@ fn rpc_replies_are_matched_in_order_per_channel() {
 }
 
 #[test]
+fn a_reply_goes_to_the_oldest_request_it_answers() {
+    // RabbitMQ answers queue.declare before an earlier basic.cancel.
+    let now = Instant::now();
+    let mut p = open(now);
+    let id = with_channel(&mut p);
+    let cancel = Method::BasicCancel(basic::Cancel {
+        consumer_tag: s("c"),
+        no_wait: false,
+    });
+    let declare = Method::QueueDeclare(queue::Declare {
+        queue: s("q"),
+        passive: true,
+        ..Default::default()
+    });
+    p.call(id, &cancel, 1).unwrap();
+    p.call(id, &declare, 2).unwrap();
+    p.call(id, &declare, 3).unwrap();
+    let ok = |q: &str| queue::DeclareOk {
+        queue: s(q),
+        message_count: 0,
+        consumer_count: 0,
+    };
+    p.handle_frame(m(id, ok("first")));
+    p.handle_frame(m(
+        id,
+        basic::CancelOk {
+            consumer_tag: s("c"),
+        },
+    ));
+    p.handle_frame(m(id, ok("second")));
+    let order: Vec<u32> = events(&mut p)
+        .into_iter()
+        .map(|e| match e {
+            Event::Reply { token, .. } => token,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(order, vec![2, 1, 3]);
+    assert!(p.is_open());
+}
+
+#[test]
 fn reply_that_answers_nothing_is_a_connection_error() {
     let now = Instant::now();
     let mut p = open(now);
@@ -335,7 +387,9 @@ fn reply_that_answers_nothing_is_a_connection_error() {
     assert_eq!((reason.class_id, reason.method_id), (60, 11));
     assert_eq!(reason.method_name(), Some("basic.qos-ok"));
     // Commands fail from now on; close-ok finishes.
-    assert!(p.call(id, &Method::BasicQos(basic::Qos::default()), 9).is_err());
+    assert!(p
+        .call(id, &Method::BasicQos(basic::Qos::default()), 9)
+        .is_err());
     p.handle_frame(m(0, connection::CloseOk {}));
     assert!(p.is_finished());
 }
@@ -357,7 +411,9 @@ fn garbage_and_oversized_frames_close_with_frame_error() {
     let mut buf = BytesMut::from(&b"\x09garbage-garbage"[..]);
     assert!(p.decode(&mut buf).is_none());
     library_close_sent(&mut p, ReplyCode::FRAME_ERROR);
-    assert!(closed_error(&events(&mut p)).to_string().contains("frame type"));
+    assert!(closed_error(&events(&mut p))
+        .to_string()
+        .contains("frame type"));
 
     let mut p = open(now);
     // A body frame announcing 1 MiB, above the negotiated 128 KiB.
@@ -365,7 +421,11 @@ fn garbage_and_oversized_frames_close_with_frame_error() {
     assert!(p.decode(&mut buf).is_none());
     library_close_sent(&mut p, ReplyCode::FRAME_ERROR);
     let ev = events(&mut p);
-    assert!(closed_error(&ev).to_string().contains("larger"), "{:?}", closed_error(&ev));
+    assert!(
+        closed_error(&ev).to_string().contains("larger"),
+        "{:?}",
+        closed_error(&ev)
+    );
 }
 
 #[test]
@@ -414,7 +474,11 @@ fn deliveries_are_assembled_and_single_frame_bodies_are_not_copied() {
             assert_eq!(d, &deliver);
             assert_eq!(properties, &props);
             assert_eq!(got, &body);
-            assert_eq!(got.as_ptr(), body.as_ptr(), "one-frame body is the frame's bytes");
+            assert_eq!(
+                got.as_ptr(),
+                body.as_ptr(),
+                "one-frame body is the frame's bytes"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -564,7 +628,8 @@ fn publish_encodes_method_header_and_split_bodies_contiguously() {
         ..Default::default()
     };
     assert_eq!(
-        p.publish(id, "ex", "rk", true, false, &props, &body).unwrap(),
+        p.publish(id, "ex", "rk", true, false, &props, &body)
+            .unwrap(),
         None
     );
     let frames = sent(&mut p);
@@ -603,11 +668,21 @@ fn confirm_mode_numbers_publishes_and_reports_acks() {
     let now = Instant::now();
     let mut p = open(now);
     let id = with_channel(&mut p);
-    p.call(id, &Method::ConfirmSelect(amqp_wire::confirm::Select { nowait: false }), 5)
-        .unwrap();
+    p.call(
+        id,
+        &Method::ConfirmSelect(amqp_wire::confirm::Select { nowait: false }),
+        5,
+    )
+    .unwrap();
     let props = BasicProperties::default();
-    assert_eq!(p.publish(id, "", "q", false, false, &props, b"a").unwrap(), Some(1));
-    assert_eq!(p.publish(id, "", "q", false, false, &props, b"b").unwrap(), Some(2));
+    assert_eq!(
+        p.publish(id, "", "q", false, false, &props, b"a").unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        p.publish(id, "", "q", false, false, &props, b"b").unwrap(),
+        Some(2)
+    );
     p.handle_frame(m(id, amqp_wire::confirm::SelectOk {}));
     p.handle_frame(m(
         id,
@@ -654,7 +729,8 @@ fn server_channel_close_fails_pending_and_leaves_others() {
     p.handle_frame(m(b, channel::OpenOk {}));
     let _ = events(&mut p);
     let _ = methods(&mut p);
-    p.call(a, &Method::BasicQos(basic::Qos::default()), 11).unwrap();
+    p.call(a, &Method::BasicQos(basic::Qos::default()), 11)
+        .unwrap();
     let _ = methods(&mut p);
     p.handle_frame(m(
         a,
@@ -686,7 +762,8 @@ fn server_channel_close_fails_pending_and_leaves_others() {
     }
     assert!(p.is_open());
     assert!(p.send(a, &Method::BasicAck(basic::Ack::default())).is_err());
-    p.call(b, &Method::BasicQos(basic::Qos::default()), 12).unwrap();
+    p.call(b, &Method::BasicQos(basic::Qos::default()), 12)
+        .unwrap();
     let c = p.open_channel(13).unwrap();
     assert!(c != b && c != 0);
 }
@@ -696,8 +773,10 @@ fn our_channel_close_discards_until_close_ok() {
     let now = Instant::now();
     let mut p = open(now);
     let id = with_channel(&mut p);
-    p.call(id, &Method::BasicQos(basic::Qos::default()), 1).unwrap();
-    p.close_channel(id, ReplyCode::REPLY_SUCCESS, "bye", 2).unwrap();
+    p.call(id, &Method::BasicQos(basic::Qos::default()), 1)
+        .unwrap();
+    p.close_channel(id, ReplyCode::REPLY_SUCCESS, "bye", 2)
+        .unwrap();
     let sent = methods(&mut p);
     assert!(matches!(sent.last(), Some(Method::ChannelClose(_))));
     // A reply and a delivery arriving meanwhile are discarded, not errors.
@@ -788,7 +867,9 @@ fn heartbeats_are_sent_when_idle_and_silence_kills() {
     assert!(p.is_open());
     p.handle_timeout(t0 + Duration::from_secs(180));
     let ev = events(&mut p);
-    assert!(matches!(closed_error(&ev), Error::MissedHeartbeats(d) if *d == Duration::from_secs(60)));
+    assert!(
+        matches!(closed_error(&ev), Error::MissedHeartbeats(d) if *d == Duration::from_secs(60))
+    );
     assert!(p.is_finished());
 }
 
@@ -809,14 +890,18 @@ fn graceful_close_waits_for_close_ok_or_the_timeout() {
     let t0 = Instant::now();
     let mut p = open(t0);
     let id = with_channel(&mut p);
-    p.call(id, &Method::BasicQos(basic::Qos::default()), 4).unwrap();
+    p.call(id, &Method::BasicQos(basic::Qos::default()), 4)
+        .unwrap();
     p.close(ReplyCode::REPLY_SUCCESS, "bye", t0);
     assert!(matches!(
         methods(&mut p).last(),
         Some(Method::ConnectionClose(_))
     ));
     assert!(!p.is_open());
-    assert!(events(&mut p).is_empty(), "nothing reported before close-ok");
+    assert!(
+        events(&mut p).is_empty(),
+        "nothing reported before close-ok"
+    );
     p.handle_frame(m(0, connection::CloseOk {}));
     let ev = events(&mut p);
     match ev.as_slice() {
@@ -845,7 +930,8 @@ fn server_connection_close_is_answered_and_reported() {
     let t0 = Instant::now();
     let mut p = open(t0);
     let id = with_channel(&mut p);
-    p.call(id, &Method::BasicQos(basic::Qos::default()), 4).unwrap();
+    p.call(id, &Method::BasicQos(basic::Qos::default()), 4)
+        .unwrap();
     let _ = methods(&mut p);
     p.handle_frame(m(
         0,
