@@ -393,9 +393,9 @@ pub struct FieldTable {
     entries: Vec<(ShortStr, FieldValue)>,
 }
 
-/// Tables up to this many entries find duplicate keys on decode by a linear scan; bigger ones
-/// build a hash index so hostile input cannot make decoding quadratic.
-const LINEAR_DEDUP_MAX: usize = 16;
+/// Tables up to this many entries find duplicate keys on decode without an index (see `Dedup`);
+/// bigger ones build a hash index so hostile input cannot make decoding quadratic.
+const LINEAR_DEDUP_MAX: usize = 64;
 
 impl FieldTable {
     /// How deeply tables and arrays may nest inside one another when decoding (the outermost
@@ -617,8 +617,15 @@ impl<V: Into<FieldValue>> Extend<(ShortStr, V)> for FieldTable {
 }
 
 /// Keeps keys unique while entries are appended in bulk (decoding, `extend`).
+///
+/// Most tables have a handful of distinct keys, so the common case should cost next to nothing:
+/// a 256-bit filter over a cheap hash of each key seen proves most new keys new without
+/// comparing them to anything. Only a filter hit falls back to a linear scan, and a table past
+/// [`LINEAR_DEDUP_MAX`] entries switches to a hash index, so hostile input cannot make decoding
+/// quadratic.
 #[derive(Default)]
 struct Dedup {
+    seen: [u64; 4],
     index: Option<HashMap<Bytes, usize>>,
 }
 
@@ -643,9 +650,16 @@ impl Dedup {
             }
             return;
         }
-        if let Some(slot) = entries.iter_mut().find(|(k, _)| *k == key) {
-            slot.1 = value;
-            return;
+        let h = filter_hash(key.as_bytes());
+        let bit = 1u64 << (h & 63);
+        if let Some(word) = self.seen.get_mut(usize::from(h >> 6)) {
+            if *word & bit != 0 {
+                if let Some(slot) = entries.iter_mut().find(|(k, _)| *k == key) {
+                    slot.1 = value;
+                    return;
+                }
+            }
+            *word |= bit;
         }
         entries.push((key, value));
         if entries.len() > LINEAR_DEDUP_MAX {
@@ -660,6 +674,16 @@ impl Dedup {
     }
 }
 
+/// FNV-1a, folded to 8 bits: only ever used to pick a bit of [`Dedup`]'s filter.
+fn filter_hash(key: &[u8]) -> u8 {
+    let mut h: u32 = 0x811c_9dc5;
+    for &b in key {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    let h = h ^ (h >> 16);
+    (h ^ (h >> 8)) as u8
+}
+
 pub(crate) fn read_table(
     r: &mut Reader,
     what: &'static str,
@@ -672,7 +696,9 @@ pub(crate) fn read_table(
         });
     }
     let mut body = r.sub_reader(what)?;
-    let mut entries = Vec::new();
+    // A guess from the length (entries are rarely under 16 octets) saves regrowing the vector;
+    // capped, so a hostile length cannot make it large.
+    let mut entries = Vec::with_capacity((body.remaining() / 16).min(32));
     let mut dedup = Dedup::default();
     while body.remaining() > 0 {
         let key = body.short_str(what)?;
@@ -825,7 +851,7 @@ mod tests {
         let mut wire = BytesMut::new();
         put_sized(&mut wire, |dst| {
             for round in 0..3u8 {
-                for i in 0..40u8 {
+                for i in 0..100u8 {
                     put_short_str(dst, &ShortStr::new(&format!("k{i}")).unwrap());
                     dst.put_u8(b'B');
                     dst.put_u8(round);
@@ -833,8 +859,9 @@ mod tests {
             }
         });
         let t = Reader::new(wire.freeze()).table("t").unwrap();
-        assert_eq!(t.len(), 40);
+        assert_eq!(t.len(), 100);
         assert_eq!(t.keys().next().unwrap(), "k0");
+        assert_eq!(t.keys().last().unwrap(), "k99");
         assert!(t.values().all(|v| *v == FieldValue::U8(2)));
     }
 
