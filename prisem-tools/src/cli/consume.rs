@@ -34,12 +34,7 @@ async fn prepare_queue(channel: &Channel, args: &ConsumeArgs) -> Result<String, 
                 auto_delete: true,
                 ..Default::default()
             };
-            let info = channel.queue_declare("", options).await?;
-            eprintln!(
-                "amqp consume: consuming from server-named queue {}",
-                info.name
-            );
-            info.name
+            channel.queue_declare("", options).await?.name
         }
     };
     if let Some(exchange) = &args.exchange {
@@ -93,49 +88,57 @@ async fn run_command(argv: &[String], d: &Delivery) -> Result<ExitStatus, Failur
     Ok(status)
 }
 
-/// What became of one delivery.
-enum Handled {
-    Done,
-    /// Standard output is gone (`| head`): stop quietly.
-    OutputClosed,
+/// What to tell the broker about one delivery, once it has been handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    Ack,
+    Requeue,
 }
 
-async fn handle(d: &Delivery, args: &ConsumeArgs) -> Result<Handled, Failure> {
+/// What became of one delivery.
+struct Handled {
+    settle: Settle,
+    /// Standard output is gone (`| head`): stop quietly.
+    output_closed: bool,
+}
+
+async fn handle(d: &Delivery, args: &ConsumeArgs) -> Result<Handled, (Settle, Failure)> {
     if args.command.is_empty() {
         return match print(d, args.format) {
-            Ok(()) => {
-                if !args.no_ack {
-                    d.ack()?;
-                }
-                Ok(Handled::Done)
-            }
-            Err(e) if e.kind() == ErrorKind::BrokenPipe => {
-                if !args.no_ack {
-                    d.reject(true)?;
-                }
-                Ok(Handled::OutputClosed)
-            }
-            Err(e) => Err(Failure::usage(format!("cannot write the message: {e}"))),
+            Ok(()) => Ok(Handled {
+                settle: Settle::Ack,
+                output_closed: false,
+            }),
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(Handled {
+                settle: Settle::Requeue,
+                output_closed: true,
+            }),
+            Err(e) => Err((
+                Settle::Requeue,
+                Failure::usage(format!("cannot write the message: {e}")),
+            )),
         };
     }
-    match run_command(&args.command, d).await {
-        Ok(status) => {
-            if !args.no_ack {
-                if status.success() {
-                    d.ack()?;
-                } else {
-                    tracing::info!(delivery_tag = d.delivery_tag, %status, "command failed: requeued");
-                    d.reject(true)?;
-                }
-            }
-            Ok(Handled::Done)
-        }
-        Err(e) => {
-            if !args.no_ack {
-                d.reject(true)?;
-            }
-            Err(e)
-        }
+    let status = run_command(&args.command, d)
+        .await
+        .map_err(|e| (Settle::Requeue, e))?;
+    let settle = if status.success() {
+        Settle::Ack
+    } else {
+        tracing::info!(delivery_tag = d.delivery_tag, %status, "command failed: requeued");
+        Settle::Requeue
+    };
+    Ok(Handled {
+        settle,
+        output_closed: false,
+    })
+}
+
+fn settle(d: &Delivery, how: Settle, no_ack: bool) -> Result<(), Failure> {
+    match (no_ack, how) {
+        (true, _) => Ok(()),
+        (false, Settle::Ack) => Ok(d.ack()?),
+        (false, Settle::Requeue) => Ok(d.reject(true)?),
     }
 }
 
@@ -161,13 +164,15 @@ pub(super) async fn run(config: ConnectionConfig, args: &ConsumeArgs) -> Result<
             ..Default::default()
         };
         let mut consumer = channel.basic_consume(&queue, options).await?;
+        if args.queue.is_none() {
+            // Said once bound and consuming, so a script may start publishing when it sees it.
+            eprintln!("amqp consume: consuming from server-named queue {queue}");
+        }
         let mut seen = 0u64;
+        let mut cancelled = false;
         let interrupted = tokio::signal::ctrl_c();
         tokio::pin!(interrupted);
         loop {
-            if args.count.is_some_and(|c| seen >= c) {
-                break;
-            }
             let next = tokio::select! {
                 next = consumer.next() => next,
                 _ = &mut interrupted => break,
@@ -186,13 +191,33 @@ pub(super) async fn run(config: ConnectionConfig, args: &ConsumeArgs) -> Result<
                 None => break,
             };
             seen += 1;
-            match handle(&d, args).await? {
-                Handled::Done => {}
-                Handled::OutputClosed => break,
+            let handled = handle(&d, args).await;
+            let last = args.count.is_some_and(|c| seen >= c)
+                || handled.as_ref().map_or(true, |h| h.output_closed);
+            if last {
+                // Cancel before settling the last message: settling first would free a
+                // prefetch slot, and the broker could send one more message only to have it
+                // handed back (and marked redelivered).
+                cancelled = true;
+                if let Err(e) = consumer.cancel().await {
+                    tracing::debug!("cancelling the consumer: {e}");
+                }
+            }
+            match handled {
+                Ok(h) => settle(&d, h.settle, args.no_ack)?,
+                Err((how, failure)) => {
+                    settle(&d, how, args.no_ack)?;
+                    return Err(failure);
+                }
+            }
+            if last {
+                break;
             }
         }
-        if let Err(e) = consumer.cancel().await {
-            tracing::debug!("cancelling the consumer: {e}");
+        if !cancelled {
+            if let Err(e) = consumer.cancel().await {
+                tracing::debug!("cancelling the consumer: {e}");
+            }
         }
         Ok(OK)
     })
