@@ -80,7 +80,11 @@ pub(crate) const MEMORY_MSG_SIZE: usize = 1 << 20;
 #[command(name = "e2e", version)]
 struct Cli {
     /// Broker URL.
-    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
     url: String,
 
     /// Messages per run in the publish, confirm and consume scenarios.
@@ -247,7 +251,10 @@ impl RunResult {
 /// Entry point of the binary.
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("e2e: cannot start the async runtime: {e}");
@@ -350,12 +357,17 @@ fn shape(cli: &Cli, scenario: Scenario) -> (u64, usize) {
 /// Parent mode: every scenario × round × client, then the table.
 async fn drive(cli: &Cli) -> Result<(), BoxError> {
     if cli.clients.is_empty() || cli.scenarios.is_empty() || cli.rounds == 0 {
-        return Err(fail("nothing to run: give --clients, --scenarios and --rounds ≥ 1"));
+        return Err(fail(
+            "nothing to run: give --clients, --scenarios and --rounds ≥ 1",
+        ));
     }
     let exe = std::env::current_exe()?;
-    let helper = Helper::connect(&cli.url)
-        .await
-        .map_err(|e| fail(format!("cannot reach the broker at {}: {e}", redact(&cli.url))))?;
+    let helper = Helper::connect(&cli.url).await.map_err(|e| {
+        fail(format!(
+            "cannot reach the broker at {}: {e}",
+            redact(&cli.url)
+        ))
+    })?;
     let started = Instant::now();
     let mut results = Vec::new();
     for &scenario in &cli.scenarios {
@@ -364,7 +376,8 @@ async fn drive(cli: &Cli) -> Result<(), BoxError> {
             for &client in &cli.clients {
                 let queue = unique_queue(scenario, client, round);
                 helper.declare(&queue).await?;
-                let mut result = run_one(cli, &exe, &helper, client, scenario, &queue, count, size).await;
+                let mut result =
+                    run_one(cli, &exe, &helper, client, scenario, &queue, count, size).await;
                 if let Err(e) = helper.delete(&queue).await {
                     eprintln!("e2e: could not delete queue {queue}: {e}");
                 }
@@ -525,7 +538,10 @@ mod tests {
     #[test]
     fn cli_defaults_match_the_documented_ones() {
         let cli = Cli::try_parse_from(["e2e", "--url", "amqp://h"]).unwrap();
-        assert_eq!((cli.count, cli.size, cli.rpc_count, cli.rounds), (100_000, 100, 10_000, 3));
+        assert_eq!(
+            (cli.count, cli.size, cli.rpc_count, cli.rounds),
+            (100_000, 100, 10_000, 3)
+        );
         assert_eq!(
             cli.clients,
             vec![ClientKind::Ours, ClientKind::Lapin, ClientKind::Amqprs]

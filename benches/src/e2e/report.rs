@@ -74,7 +74,11 @@ pub(crate) fn summarize(
             let cpu: Vec<f64> = ok.iter().map(|r| r.cpu_us_per_msg()).collect();
             let p50: Vec<f64> = ok.iter().filter_map(|r| r.p50_us).collect();
             let p99: Vec<f64> = ok.iter().filter_map(|r| r.p99_us).collect();
-            let rss = ok.iter().map(|r| r.max_rss_kib).max().map(|k| k as f64 / 1024.0);
+            let rss = ok
+                .iter()
+                .map(|r| r.max_rss_kib)
+                .max()
+                .map(|k| k as f64 / 1024.0);
             let mut errors: Vec<String> = Vec::new();
             for r in &runs {
                 let why = match &r.error {
@@ -114,7 +118,9 @@ pub(crate) fn summarize(
                     .iter()
                     .filter(|(c, _)| *c != row.client)
                     .filter_map(|(_, r)| *r)
-                    .fold(None, |acc: Option<f64>, r| Some(acc.map_or(r, |a| a.max(r))));
+                    .fold(None, |acc: Option<f64>, r| {
+                        Some(acc.map_or(r, |a| a.max(r)))
+                    });
                 row.vs_best_other = match (row.rate, best_other) {
                     (Some(mine), Some(best)) if best > 0.0 => Some(mine / best),
                     _ => None,
@@ -163,8 +169,16 @@ fn table(summaries: &[Summary]) -> Table {
                 .unwrap_or_else(|| "—".into()),
             opt(s.cpu_us, three_sig),
             opt(s.rss_mib, |m| format!("{m:.1}")),
-            if s.scenario == Scenario::Rpc { opt(s.p50_us, three_sig) } else { String::new() },
-            if s.scenario == Scenario::Rpc { opt(s.p99_us, three_sig) } else { String::new() },
+            if s.scenario == Scenario::Rpc {
+                opt(s.p50_us, three_sig)
+            } else {
+                String::new()
+            },
+            if s.scenario == Scenario::Rpc {
+                opt(s.p99_us, three_sig)
+            } else {
+                String::new()
+            },
             s.vs_best_other
                 .map(|x| format!("{x:.2}×"))
                 .unwrap_or_default(),
@@ -208,7 +222,11 @@ fn settings_line(s: &Settings) -> String {
 
 /// The table for a terminal, with the settings above it and failures below.
 pub(crate) fn render_text(settings: &Settings, summaries: &[Summary]) -> String {
-    let mut out = format!("{}\n\n{}", settings_line(settings), table(summaries).render_text());
+    let mut out = format!(
+        "{}\n\n{}",
+        settings_line(settings),
+        table(summaries).render_text()
+    );
     let fails = failures(summaries);
     if !fails.is_empty() {
         out.push_str("\nfailed runs:\n");
@@ -266,7 +284,12 @@ pub(crate) fn progress_line(r: &RunResult) -> String {
                 r.requested
             );
             if let (Some(p50), Some(p99)) = (r.p50_us, r.p99_us) {
-                let _ = write!(line, "  p50 {} µs  p99 {} µs", three_sig(p50), three_sig(p99));
+                let _ = write!(
+                    line,
+                    "  p50 {} µs  p99 {} µs",
+                    three_sig(p50),
+                    three_sig(p99)
+                );
             }
             line
         }
@@ -328,7 +351,10 @@ mod tests {
         let lapin = &rows[1];
         assert_eq!((lapin.ok_runs, lapin.runs), (1, 3));
         assert_eq!(lapin.rate, Some(2000.0));
-        assert_eq!(lapin.errors, vec!["boom".to_string(), "got 500 of 1000".to_string()]);
+        assert_eq!(
+            lapin.errors,
+            vec!["boom".to_string(), "got 500 of 1000".to_string()]
+        );
         assert_eq!(lapin.vs_best_other, Some(0.4));
         assert_eq!(rows[2].vs_best_other, Some(0.2));
         let rpc = &rows[3];
@@ -343,7 +369,11 @@ mod tests {
             run(ClientKind::Ours, Scenario::Rpc, 1000, 0.5, 3072),
             run(ClientKind::Lapin, Scenario::Rpc, 1000, 1.0, 2048),
         ];
-        let rows = summarize(&results, &[Scenario::Rpc], &[ClientKind::Ours, ClientKind::Lapin]);
+        let rows = summarize(
+            &results,
+            &[Scenario::Rpc],
+            &[ClientKind::Ours, ClientKind::Lapin],
+        );
         let settings = Settings {
             count: 1000,
             rpc_count: 1000,
@@ -358,9 +388,15 @@ mod tests {
             wall: Duration::from_secs(2),
         };
         let text = render_text(&settings, &rows);
-        let ours_line = text.lines().find(|l| l.starts_with("rpc") && l.contains("ours")).unwrap();
+        let ours_line = text
+            .lines()
+            .find(|l| l.starts_with("rpc") && l.contains("ours"))
+            .unwrap();
         for want in ["100 B", "1 000", "2 000", "3.0", "500", "2.00×", "1/1"] {
-            assert!(ours_line.contains(want), "{want:?} missing from {ours_line:?}");
+            assert!(
+                ours_line.contains(want),
+                "{want:?} missing from {ours_line:?}"
+            );
         }
         let md = render_markdown(&settings, &rows);
         assert!(md.starts_with("# End-to-end client benchmark\n"));

@@ -98,7 +98,10 @@ impl Table {
     /// A table with these column headers and alignments.
     pub(crate) fn new(headers: &[(&str, Align)]) -> Self {
         Self {
-            headers: headers.iter().map(|(h, a)| ((*h).to_string(), *a)).collect(),
+            headers: headers
+                .iter()
+                .map(|(h, a)| ((*h).to_string(), *a))
+                .collect(),
             rows: Vec::new(),
         }
     }

@@ -96,6 +96,9 @@ mod tests {
         let buf = vec![1u8; len];
         std::hint::black_box(&buf);
         let after = max_rss_kib().unwrap();
-        assert!(after >= before + 16 * 1024, "before {before} KiB, after {after} KiB");
+        assert!(
+            after >= before + 16 * 1024,
+            "before {before} KiB, after {after} KiB"
+        );
     }
 }

@@ -291,7 +291,9 @@ impl std::fmt::Debug for Helper {
 
 impl std::fmt::Debug for Echo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Echo").field("tag", &self.tag).finish_non_exhaustive()
+        f.debug_struct("Echo")
+            .field("tag", &self.tag)
+            .finish_non_exhaustive()
     }
 }
 
@@ -327,7 +329,12 @@ impl Helper {
     }
 
     /// Publishes `count` messages of `size` bytes and waits until the queue holds them.
-    pub(crate) async fn prefill(&self, queue: &str, count: u64, size: usize) -> Result<(), BoxError> {
+    pub(crate) async fn prefill(
+        &self,
+        queue: &str,
+        count: u64,
+        size: usize,
+    ) -> Result<(), BoxError> {
         let body = payload(size);
         let args = publish_args(queue);
         for _ in 0..count {
@@ -343,7 +350,11 @@ impl Helper {
     pub(crate) async fn start_echo(&self, queue: &str) -> Result<Echo, BoxError> {
         let channel = self.conn.open_channel(None).await?;
         let (tag, mut rx) = channel
-            .basic_consume_rx(BasicConsumeArguments::new(queue, "").manual_ack(false).finish())
+            .basic_consume_rx(
+                BasicConsumeArguments::new(queue, "")
+                    .manual_ack(false)
+                    .finish(),
+            )
             .await?;
         let replier = channel.clone();
         let task = tokio::spawn(async move {

@@ -11,7 +11,7 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
 use super::{ack_due, consumer_pause, fail, payload, BoxError, Outcome, POLL_INTERVAL, REPLY_TO};
-use super::{RPC_WARMUP, Scenario, WorkSpec};
+use super::{Scenario, WorkSpec, RPC_WARMUP};
 use crate::e2e::usage::Meter;
 
 pub(super) async fn run(spec: &WorkSpec) -> Result<Outcome, BoxError> {
@@ -46,15 +46,17 @@ async fn publish(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError
     let meter = Meter::start()?;
     for _ in 0..spec.count {
         // Without confirms the returned confirm future resolves at once; drop it.
-        let _ = channel
-            .basic_publish(
-                "".into(),
-                spec.queue.as_str().into(),
-                BasicPublishOptions::default(),
-                &body,
-                BasicProperties::default(),
-            )
-            .await?;
+        drop(
+            channel
+                .basic_publish(
+                    "".into(),
+                    spec.queue.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    BasicProperties::default(),
+                )
+                .await?,
+        );
     }
     let mut depth = queue_depth(channel, &spec.queue).await?;
     while depth < spec.count {
