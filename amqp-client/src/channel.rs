@@ -516,7 +516,8 @@ impl Channel {
             }))
             .await?;
         match reply {
-            Reply::GetOk(ok, properties, body) => {
+            Reply::GetOk(get) => {
+                let (ok, properties, body) = *get;
                 let deliver = basic::Deliver {
                     consumer_tag: ShortStr::default(),
                     delivery_tag: ok.delivery_tag,

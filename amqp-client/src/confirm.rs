@@ -233,7 +233,6 @@ impl ConfirmTracker {
 /// The broker's verdict on one published message: a future of [`Confirmation`].
 ///
 /// Dropping it is fine: the message stays published and the verdict is discarded.
-#[must_use = "await it to learn whether the broker accepted the message, or drop it"]
 #[derive(Debug)]
 pub struct PublishConfirm {
     inner: Option<(Arc<ChannelCore>, u64)>,

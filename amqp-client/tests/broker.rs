@@ -409,14 +409,12 @@ async fn transactions_commit_and_rollback() {
     let ch = conn.open_channel().await.unwrap();
     let q = queue(&ch, "q-tx").await;
     ch.tx_select().await.unwrap();
-    let _ = ch
-        .basic_publish("", &q, PublishOptions::default(), &props(), b"rolled back")
+    ch.basic_publish("", &q, PublishOptions::default(), &props(), b"rolled back")
         .await
         .unwrap();
     ch.tx_rollback().await.unwrap();
     assert_eq!(ready(&conn, &q).await, 0);
-    let _ = ch
-        .basic_publish("", &q, PublishOptions::default(), &props(), b"committed")
+    ch.basic_publish("", &q, PublishOptions::default(), &props(), b"committed")
         .await
         .unwrap();
     ch.tx_commit().await.unwrap();

@@ -241,8 +241,7 @@ async fn dropped_consumer_hands_buffered_messages_back() {
     ch.confirm_select().await.unwrap();
     let q = queue(&ch, "q-dropconsumer").await;
     for i in 0..50u8 {
-        let _ = ch
-            .basic_publish("", &q, PublishOptions::default(), &props(), &[i])
+        ch.basic_publish("", &q, PublishOptions::default(), &props(), &[i])
             .await
             .unwrap();
     }
@@ -339,7 +338,7 @@ async fn rpc_over_direct_reply_to() {
             body.reverse();
             let p = BasicProperties::default()
                 .with_correlation_id(req.properties.correlation_id.clone().unwrap());
-            let _ = server_ch
+            server_ch
                 .basic_publish("", &reply_to, PublishOptions::default(), &p, &body)
                 .await
                 .unwrap();
@@ -363,8 +362,7 @@ async fn rpc_over_direct_reply_to() {
         let p = BasicProperties::default()
             .with_reply_to(ShortStr::from_static("amq.rabbitmq.reply-to"))
             .with_correlation_id(ShortStr::new(&corr).unwrap());
-        let _ = ch
-            .basic_publish("", &rpc_q, PublishOptions::default(), &p, word.as_bytes())
+        ch.basic_publish("", &rpc_q, PublishOptions::default(), &p, word.as_bytes())
             .await
             .unwrap();
         let reply = replies.next().await.unwrap().unwrap();

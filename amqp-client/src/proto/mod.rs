@@ -55,7 +55,7 @@ pub(crate) enum Reply {
     /// The reply method (`queue.declare-ok`, `basic.get-empty`, …).
     Method(Method),
     /// `basic.get-ok` with its message.
-    GetOk(basic::GetOk, BasicProperties, Bytes),
+    GetOk(Box<(basic::GetOk, BasicProperties, Bytes)>),
 }
 
 /// Something the state machine tells its owner.
@@ -662,10 +662,10 @@ impl<T> Proto<T> {
     ) -> Result<Option<u64>, CommandError> {
         let frame_max = self.tuning.frame_max;
         let chan = self.open_chan(channel)?;
-        let tag = chan.next_publish_tag.map(|t| {
+        let tag = chan.next_publish_tag;
+        if let Some(t) = tag {
             chan.next_publish_tag = Some(t + 1);
-            t
-        });
+        }
         encode::publish(
             &mut self.out,
             channel,
@@ -1157,7 +1157,7 @@ impl<T> Proto<T> {
             Incoming::GetOk(get_ok, token) => Event::Reply {
                 channel: id,
                 token,
-                reply: Reply::GetOk(get_ok, properties, body),
+                reply: Reply::GetOk(Box::new((get_ok, properties, body))),
             },
         });
     }

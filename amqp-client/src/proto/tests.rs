@@ -550,8 +550,10 @@ fn content_errors_are_connection_errors() {
     library_close_sent(&mut p, ReplyCode::UNEXPECTED_FRAME);
 
     // A body bigger than the client accepts.
-    let mut cfg = ConnectionConfig::default();
-    cfg.max_message_size = 10;
+    let cfg = ConnectionConfig {
+        max_message_size: 10,
+        ..Default::default()
+    };
     let mut p = open_with(&cfg, now);
     let id = with_channel(&mut p);
     p.handle_frame(m(id, deliver));
@@ -595,15 +597,15 @@ fn get_ok_completes_with_its_content_and_get_empty_directly() {
     match events(&mut p).as_slice() {
         [Event::Reply {
             token: 1,
-            reply: Reply::GetOk(ok, _, body),
+            reply: Reply::GetOk(get),
             ..
         }, Event::Reply {
             token: 2,
             reply: Reply::Method(Method::BasicGetEmpty(_)),
             ..
         }] => {
-            assert_eq!(ok.message_count, 3);
-            assert_eq!(&body[..], b"x");
+            assert_eq!(get.0.message_count, 3);
+            assert_eq!(&get.2[..], b"x");
         }
         other => panic!("{other:?}"),
     }
