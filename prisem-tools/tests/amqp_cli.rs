@@ -678,3 +678,70 @@ fn help_and_version() {
     let run = amqp(&["--version"]).ok();
     assert!(run.stdout_text().starts_with("amqp "));
 }
+
+#[test]
+fn publish_to_a_missing_exchange_fails_with_or_without_confirms() {
+    let ex = unique_name("cli-noex");
+    for extra in [&[][..], &["--confirm"]] {
+        let mut args = vec!["publish", "-e", ex.as_str(), "-b", "x"];
+        args.extend_from_slice(extra);
+        let run = amqp(&args).expect_code(2);
+        assert!(
+            run.stderr.contains("NOT_FOUND"),
+            "{extra:?}: {}",
+            run.stderr
+        );
+    }
+}
+
+/// Starts `amqp consume ARGS…` and waits for its first JSON line.
+fn spawn_consumer(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStdout>,
+    String,
+) {
+    let mut child = Command::new(AMQP)
+        .args(args)
+        .env("AMQP_URL", amqp_url())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    (child, stdout, first)
+}
+
+#[test]
+fn consume_stops_cleanly_on_sigint() {
+    let q = TempQueue::new("cli-int");
+    amqp(&["publish", "-r", q.name(), "-b", "first"]).ok();
+    let (child, _stdout, first) = spawn_consumer(&["consume", "-q", q.name()]);
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(first["body"], json!("first"));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(q.message_count(), 0, "the printed message was acked");
+}
+
+#[test]
+fn consume_ends_with_status_2_when_its_queue_is_deleted() {
+    let q = TempQueue::new("cli-gone");
+    amqp(&["publish", "-r", q.name(), "-b", "m"]).ok();
+    let (child, _stdout, first) = spawn_consumer(&["consume", "-q", q.name()]);
+    assert!(first.contains("\"body\":\"m\""), "{first}");
+    amqp(&["delete", "queue", q.name()]).ok();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cancelled"), "{stderr}");
+}

@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use amqp_client::options::PublishOptions;
+use amqp_client::options::{PublishOptions, QosOptions};
 use amqp_client::{Channel, Confirmation, ConnectionConfig, PublishConfirm};
 use amqp_wire::{BasicProperties, ShortStr};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
@@ -177,6 +177,12 @@ pub(super) async fn run(config: ConnectionConfig, args: &PublishArgs) -> Result<
             }
         }
         p.settle().await?;
+        if !(args.confirm || args.mandatory) {
+            // basic.publish has no answer: a broker refusal (no such exchange) arrives as a
+            // channel close at some point. One round trip on the same channel (a no-op qos)
+            // makes sure it has arrived before we report success.
+            s.channel.basic_qos(0, QosOptions::default()).await?;
+        }
         Ok(OK)
     })
     .await

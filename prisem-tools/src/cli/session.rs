@@ -26,11 +26,16 @@ impl Session {
         Ok(Self { conn, channel })
     }
 
-    /// Closes the connection gracefully; an error here changes nothing for the user.
-    pub(super) async fn close(self) {
+    /// Closes the channel, then the connection. The channel's close is a round trip, so an
+    /// error the broker raised for something sent without an answer (a publish to a missing
+    /// exchange) has arrived by then and is returned. An error closing the connection changes
+    /// nothing for the user.
+    pub(super) async fn close(self) -> Result<(), Failure> {
+        let channel = self.channel.close().await;
         if let Err(e) = self.conn.close().await {
             tracing::debug!("closing the connection: {e}");
         }
+        channel.map_err(Failure::from)
     }
 }
 
@@ -49,6 +54,8 @@ pub(super) async fn with_session<T>(
 ) -> Result<T, Failure> {
     let session = Session::open(config).await?;
     let result = f(&session).await;
-    session.close().await;
-    result
+    let closed = session.close().await;
+    let value = result?;
+    closed?;
+    Ok(value)
 }
