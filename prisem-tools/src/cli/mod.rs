@@ -43,6 +43,9 @@ pub enum Command {
     #[command(after_help = EXIT_STATUS_HELP)]
     Publish(Box<PublishArgs>),
     /// Consume messages and print them, or run a command for each one.
+    ///
+    /// Runs until --count messages were handled, standard output is closed, Ctrl-C (exit
+    /// status 0), or the broker cancels the consumer, e.g. because the queue was deleted (2).
     #[command(after_help = EXIT_STATUS_HELP)]
     Consume(Box<ConsumeArgs>),
     /// Fetch one message from a queue (exit status 2 when the queue is empty).
@@ -88,12 +91,14 @@ pub enum Format {
     Json,
     /// The body only, followed by a newline.
     Body,
+    /// The body exactly as it is, nothing added (binary-safe; what amqp-get prints).
+    Raw,
 }
 
 /// `amqp publish`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct PublishArgs {
-    /// Exchange to publish to [default: the default exchange ""].
+    /// Exchange to publish to ("" is the default exchange, which routes by queue name).
     #[arg(short, long, default_value = "")]
     pub exchange: String,
     /// Routing key (for the default exchange: the queue name).
@@ -149,7 +154,8 @@ pub struct PublishArgs {
     /// void. rabbitmq-c's "KEY: VALUE" form is accepted too.
     #[arg(short = 'H', long = "header", value_name = "KEY[:TYPE]=VALUE")]
     pub headers: Vec<String>,
-    /// Ask the broker to return the message if no queue gets it (exit status 5 when returned).
+    /// Ask the broker to return the message if no queue gets it (exit status 5 when returned;
+    /// waits for confirms, as --confirm does, to know for sure).
     #[arg(long)]
     pub mandatory: bool,
     /// Wait for publisher confirms; exit status 5 if the broker nacks or returns a message.
@@ -216,7 +222,7 @@ pub struct GetArgs {
 /// `amqp declare`.
 #[derive(Debug, Subcommand)]
 pub enum DeclareCommand {
-    /// Declare a queue; prints its name (useful when the server names it).
+    /// Declare a queue; prints its name (without a name, the broker makes one up).
     #[command(after_help = EXIT_STATUS_HELP)]
     Queue(DeclareQueueArgs),
     /// Declare an exchange.

@@ -28,6 +28,7 @@ pub(super) fn print(d: &Delivery, format: Format) -> io::Result<()> {
             out.write_all(&d.body)?;
             out.write_all(b"\n")?;
         }
+        Format::Raw => out.write_all(&d.body)?,
     }
     out.flush()
 }
