@@ -86,6 +86,12 @@ pub struct ConnOpts {
     #[arg(long, global = true, value_name = "NAME", help_heading = "Connection")]
     pub connection_name: Option<String>,
 
+    /// SASL mechanism to log in with: plain, amqplain, or external (the identity of the TLS
+    /// client certificate given with --cert/--key).
+    #[arg(long, global = true, value_name = "MECHANISM", help_heading = "Connection",
+          value_parser = ["plain", "amqplain", "external"], ignore_case = true)]
+    pub auth_mechanism: Option<String>,
+
     /// Connect over TLS (as an amqps:// URL does).
     #[arg(long, global = true, help_heading = "Connection")]
     pub ssl: bool,
@@ -370,6 +376,9 @@ impl ConnOpts {
             }
             parts.password = Some(pass.clone());
         }
+        if let Some(m) = &self.auth_mechanism {
+            parts.set_query("auth_mechanism", m.to_ascii_lowercase());
+        }
         if let Some(h) = self.heartbeat {
             parts.set_query("heartbeat", h.to_string());
         }
@@ -460,12 +469,13 @@ mod tests {
             password: Some("p:a/s s%".into()),
             heartbeat: Some(10),
             connection_name: Some("n&m".into()),
+            auth_mechanism: Some("AMQPLAIN".into()),
             ..opts()
         };
         let uri = o.uri("x").unwrap();
         assert_eq!(
             uri,
-            "amqp://app%40x:p%3Aa%2Fs%20s%25@broker.example:5673/prod%2Forders?heartbeat=10&connection_name=n%26m"
+            "amqp://app%40x:p%3Aa%2Fs%20s%25@broker.example:5673/prod%2Forders?auth_mechanism=amqplain&heartbeat=10&connection_name=n%26m"
         );
         let parsed = AmqpUri::parse(&uri).unwrap();
         assert_eq!(parsed.username.as_deref(), Some("app@x"));
@@ -474,6 +484,10 @@ mod tests {
         assert_eq!(parsed.port, 5673);
         assert_eq!(parsed.heartbeat, Some(10));
         assert_eq!(parsed.connection_name.as_deref(), Some("n&m"));
+        assert_eq!(
+            parsed.auth_mechanisms,
+            [amqp_client::SaslMechanism::AmqPlain]
+        );
     }
 
     #[test]
