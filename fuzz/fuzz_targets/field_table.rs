@@ -1,0 +1,5 @@
+//! `field_table`: see [`amqp_wire_fuzz::check_field_table`] for what it checks.
+#![no_main]
+#![forbid(unsafe_code)]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| amqp_wire_fuzz::check_field_table(data));

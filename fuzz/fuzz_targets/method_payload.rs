@@ -1,0 +1,5 @@
+//! `method_payload`: see [`amqp_wire_fuzz::check_method_payload`] for what it checks.
+#![no_main]
+#![forbid(unsafe_code)]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| amqp_wire_fuzz::check_method_payload(data));

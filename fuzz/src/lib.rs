@@ -1,0 +1,225 @@
+//! The properties the fuzz targets check, and the seed corpus they start from.
+//!
+//! Each `check_*` function takes arbitrary bytes, decodes them with `amqp-wire`, and panics if
+//! the codec breaks one of its promises: a panic inside the codec, a decoded value that does not
+//! survive encode → decode, an encoding that grows, or a streaming decoder whose answer depends
+//! on how the input was chunked. The targets in `fuzz_targets/` are one-line wrappers around
+//! them, so the same checks run over the seeds in `examples/seeds.rs`.
+//!
+//! Byte-for-byte equality with the input only holds for input in canonical form: the decoder
+//! deliberately accepts a few things the encoder never writes (non-zero reserved fields and
+//! unused bits, a `t` octet other than 0/1, the `L` tag, repeated table keys, empty extra
+//! property-flag words). For those the checks demand the next best thing: the re-encoding is
+//! no longer than the input and decodes to the same value, so it is the canonical form.
+#![forbid(unsafe_code)]
+
+use std::collections::HashSet;
+
+use amqp_wire::{FieldTable, FieldValue, Frame, FrameDecoder, Method, Reader, WireError};
+use bytes::{Bytes, BytesMut};
+
+pub mod seeds;
+
+/// The frame_max a frame-stream input runs under, chosen by its first octet.
+pub fn frame_max_for(selector: u8) -> u32 {
+    match selector & 3 {
+        0 => 0,
+        1 => 4096,
+        2 => 131_072,
+        // Tiny limits, down to below a single frame's framing.
+        _ => u32::from(selector >> 2),
+    }
+}
+
+/// Splits `len` octets into chunk lengths drawn from `seed`: one octet at a time, short runs,
+/// longer runs, or (mostly) big reads, as a socket might hand them over.
+fn chunk_lengths(seed: u8, len: usize) -> Vec<usize> {
+    let limit = match seed & 3 {
+        0 => 1,
+        1 => 8,
+        2 => 64,
+        _ => 4096,
+    };
+    // xorshift32: deterministic, so a crash reproduces from the input alone.
+    let mut state = (u32::from(seed) << 8 | 0x5a) ^ 0x9e37_79b9;
+    let mut lengths = Vec::new();
+    let mut left = len;
+    while left > 0 {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let n = (1 + state as usize % limit).min(left);
+        lengths.push(n);
+        left -= n;
+    }
+    lengths
+}
+
+/// How decoding a stream ended: with an error, or waiting for more with some octets buffered.
+#[derive(Debug, PartialEq)]
+enum End {
+    Failed(WireError),
+    NeedMore { buffered: usize },
+}
+
+/// A frame and how many octets of the stream it took.
+type Decoded = (Frame, usize);
+
+/// Decodes everything in `src` at once.
+fn decode_all(decoder: &mut FrameDecoder, src: &mut BytesMut) -> (Vec<Decoded>, End) {
+    let mut frames = Vec::new();
+    loop {
+        let before = src.len();
+        match decoder.decode(src) {
+            Ok(Some(frame)) => frames.push((frame, before - src.len())),
+            Ok(None) => {
+                // Waiting for more must leave the input where it was.
+                assert_eq!(src.len(), before, "Ok(None) consumed input");
+                return (frames, End::NeedMore { buffered: before });
+            }
+            Err(e) => return (frames, End::Failed(e)),
+        }
+    }
+}
+
+/// Frame-stream input: octet 0 picks `frame_max`, octet 1 the chunking, the rest is the stream.
+///
+/// Checks that
+/// - decoding the stream whole and decoding it fed in chunks give the same frames and end the
+///   same way (same error, or the same number of octets left waiting);
+/// - every decoded frame encodes without error into at most the octets it was decoded from,
+///   and that encoding decodes, alone and completely, to the same frame;
+/// - body payloads point into the read buffer (no copy).
+pub fn check_frame_stream(data: &[u8]) {
+    let [selector, chunking, stream @ ..] = data else {
+        return;
+    };
+    let frame_max = frame_max_for(*selector);
+
+    let mut whole = BytesMut::from(stream);
+    let base = whole.as_ptr() as usize;
+    let (frames, end) = decode_all(&mut FrameDecoder::new(frame_max), &mut whole);
+
+    let mut chunked_frames = Vec::new();
+    let mut chunked_end = End::NeedMore { buffered: 0 };
+    let mut buf = BytesMut::new();
+    let mut decoder = FrameDecoder::new(frame_max);
+    let mut at = 0;
+    for n in chunk_lengths(*chunking, stream.len()) {
+        buf.extend_from_slice(&stream[at..at + n]);
+        at += n;
+        let (mut got, end) = decode_all(&mut decoder, &mut buf);
+        chunked_frames.append(&mut got);
+        let failed = matches!(end, End::Failed(_));
+        chunked_end = end;
+        if failed {
+            break;
+        }
+    }
+    assert_eq!(chunked_frames, frames, "chunked decoding gave other frames");
+    assert_eq!(chunked_end, end, "chunked decoding ended otherwise");
+
+    for (frame, consumed) in &frames {
+        if let Frame::Body { payload, .. } = frame {
+            let at = payload.as_ptr() as usize;
+            assert!(
+                payload.is_empty() || (base..base + stream.len()).contains(&at),
+                "body payload was copied out of the read buffer"
+            );
+        }
+        let mut encoded = BytesMut::new();
+        if let Err(e) = frame.encode(&mut encoded) {
+            panic!("decoded frame does not encode: {e} ({frame:?})");
+        }
+        assert!(
+            encoded.len() <= *consumed,
+            "re-encoding grew from {consumed} to {} octets: {frame:?}",
+            encoded.len()
+        );
+        let again = FrameDecoder::new(frame_max).decode(&mut encoded);
+        assert_eq!(again.as_ref().ok().and_then(Option::as_ref), Some(frame));
+        assert!(encoded.is_empty(), "re-encoded frame left octets behind");
+    }
+}
+
+/// A method frame's payload (class id, method id, arguments).
+///
+/// Checks that a payload that decodes re-encodes to the input itself, or, for input in a
+/// non-canonical form, to something no longer that decodes to the same method; and that the
+/// method's ids and validation agree with it.
+pub fn check_method_payload(data: &[u8]) {
+    let Ok(method) = Method::decode(Bytes::copy_from_slice(data)) else {
+        return;
+    };
+    let ids = [
+        method.class_id().to_be_bytes(),
+        method.method_id().to_be_bytes(),
+    ]
+    .concat();
+    assert_eq!(data.get(..4), Some(&ids[..]), "ids of {}", method.name());
+    // Validation must not panic either; its verdict is the caller's business.
+    let _ = method.validate();
+
+    let mut encoded = BytesMut::new();
+    method.encode(&mut encoded);
+    if encoded[..] == *data {
+        return;
+    }
+    assert!(
+        encoded.len() <= data.len(),
+        "re-encoding grew from {} to {} octets: {method:?}",
+        data.len(),
+        encoded.len()
+    );
+    assert_eq!(
+        Method::decode(encoded.freeze()).as_ref(),
+        Ok(&method),
+        "re-encoding decodes to another method"
+    );
+}
+
+/// A field table (u32 length, then key/value pairs); octets after the table are ignored.
+///
+/// Checks that a table that decodes has unique keys, finds each of its values by key, and
+/// re-encodes to the octets it was read from or, for non-canonical input, to something no longer
+/// that decodes to the same table.
+pub fn check_field_table(data: &[u8]) {
+    let mut reader = Reader::new(Bytes::copy_from_slice(data));
+    let Ok(table) = reader.table("fuzz table") else {
+        return;
+    };
+    let consumed = data.len() - reader.remaining();
+    check_keys(&table);
+
+    let mut encoded = BytesMut::new();
+    amqp_wire::codec::put_table(&mut encoded, &table);
+    if encoded[..] == data[..consumed] {
+        return;
+    }
+    assert!(
+        encoded.len() <= consumed,
+        "re-encoding grew from {consumed} to {} octets: {table:?}",
+        encoded.len()
+    );
+    let mut reader = Reader::new(encoded.freeze());
+    assert_eq!(reader.table("re-encoded table").as_ref(), Ok(&table));
+    assert_eq!(reader.remaining(), 0, "re-encoded table left octets behind");
+}
+
+/// Keys are unique at every level, and `get` finds each entry's own value.
+fn check_keys(table: &FieldTable) {
+    let mut seen = HashSet::new();
+    for (key, value) in table {
+        assert!(seen.insert(key.as_str()), "key {key:?} appears twice");
+        assert_eq!(table.get(key), Some(value));
+        check_value(value);
+    }
+}
+
+fn check_value(value: &FieldValue) {
+    match value {
+        FieldValue::Table(t) => check_keys(t),
+        FieldValue::Array(a) => a.iter().for_each(check_value),
+        _ => {}
+    }
+}
