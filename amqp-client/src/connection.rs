@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -118,6 +118,9 @@ pub(crate) struct Inner {
     events: Vec<Arc<Mailbox<ConnectionEvent>>>,
     /// The final error, once the connection closed.
     pub(crate) final_error: Option<Error>,
+    /// Tasks to wake once the lock is released (readers of mailboxes filled in a batch,
+    /// confirm futures settled).
+    pub(crate) wakes: Vec<Waker>,
 }
 
 impl Inner {
@@ -199,7 +202,7 @@ impl Inner {
                 let mailbox = consumer.mailbox.clone();
                 let tag = deliver.delivery_tag;
                 let delivery = Delivery::new(deliver, properties, body, entry.core.clone());
-                match mailbox.push(delivery) {
+                match mailbox.push_deferred(delivery, &mut self.wakes) {
                     Pushed::Stored { full: true } => return Some(Pause::Deliveries(mailbox)),
                     Pushed::Stored { full: false } => {}
                     Pushed::Refused(_) if !no_ack => {
@@ -236,7 +239,9 @@ impl Inner {
                     }
                 }
                 if let Some(mailbox) = &entry.returns {
-                    if let Pushed::Stored { full: true } = mailbox.push(message) {
+                    if let Pushed::Stored { full: true } =
+                        mailbox.push_deferred(message, &mut self.wakes)
+                    {
                         return Some(Pause::Returns(mailbox.clone()));
                     }
                 }
@@ -248,7 +253,12 @@ impl Inner {
                 ack,
             } => {
                 if let Some(Some(entry)) = self.chans.get_mut(usize::from(channel)) {
-                    lock(&entry.core.confirms).settle(delivery_tag, multiple, ack);
+                    lock(&entry.core.confirms).settle(
+                        delivery_tag,
+                        multiple,
+                        ack,
+                        &mut self.wakes,
+                    );
                 }
             }
             Event::ConsumerCancelled {
@@ -425,16 +435,55 @@ pub(crate) struct Shared {
     pub(crate) wait_while_blocked: bool,
 }
 
+/// The locked state; on unlock, wakes the tasks queued in [`Inner::wakes`].
+pub(crate) struct Locked<'a> {
+    guard: Option<MutexGuard<'a, Inner>>,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        // Only `drop` takes the guard out.
+        self.guard.as_deref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Inner {
+        self.guard.as_deref_mut().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        if let Some(mut guard) = self.guard.take() {
+            let wakes = std::mem::take(&mut guard.wakes);
+            drop(guard);
+            wakes.into_iter().for_each(Waker::wake);
+        }
+    }
+}
+
 impl Shared {
+    /// Locks the state; tasks woken meanwhile are woken when the returned guard drops.
+    pub(crate) fn lock(&self) -> Locked<'_> {
+        Locked {
+            guard: Some(lock(&self.inner)),
+        }
+    }
+
     /// Locks, runs `f`, unlocks, then wakes the driver if `f` left it something to do.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
         let mut inner = lock(&self.inner);
         let r = f(&mut inner);
         let waker = inner.take_driver_waker();
+        let wakes = std::mem::take(&mut inner.wakes);
         drop(inner);
         if let Some(w) = waker {
             w.wake();
         }
+        wakes.into_iter().for_each(Waker::wake);
         r
     }
 
@@ -515,14 +564,23 @@ impl Connection {
     /// Connects with a configuration: TCP (and TLS for `amqps`), then the AMQP handshake,
     /// all within `cfg.connect_timeout`.
     pub async fn connect_with(cfg: ConnectionConfig) -> Result<Self> {
+        crate::tls::check_external(&cfg)?;
         let started = Instant::now();
-        let tcp = crate::transport::connect_tcp(&cfg.host, cfg.port, cfg.connect_timeout).await?;
+        let total = cfg.connect_timeout;
+        let tcp = crate::transport::connect_tcp(&cfg.host, cfg.port, total).await?;
         let mut cfg = cfg;
-        cfg.connect_timeout = cfg.connect_timeout.saturating_sub(started.elapsed());
+        cfg.connect_timeout = total.saturating_sub(started.elapsed());
         match cfg.tls.clone() {
-            None => Self::open_with(tcp, cfg).await,
+            None => {
+                let plain = crate::tls::FirstByteCheck::plain(tcp, &cfg.host, cfg.port);
+                Self::open_with(plain, cfg).await
+            }
             Some(tls) => {
-                let stream = crate::transport::wrap_tls(tcp, &cfg.host, &tls).await?;
+                let handshake = crate::transport::wrap_tls(tcp, &cfg.host, cfg.port, &tls);
+                let stream = tokio::time::timeout(cfg.connect_timeout, handshake)
+                    .await
+                    .map_err(|_| Error::ConnectTimeout(total))??;
+                cfg.connect_timeout = total.saturating_sub(started.elapsed());
                 Self::open_with(stream, cfg).await
             }
         }
@@ -547,6 +605,7 @@ impl Connection {
                 closed: Vec::new(),
                 events: Vec::new(),
                 final_error: None,
+                wakes: Vec::new(),
             }),
             consumer_buffer: cfg.consumer_buffer.max(1),
             write_buffer_limit: cfg.write_buffer_limit.max(1),

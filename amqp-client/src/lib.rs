@@ -54,6 +54,7 @@ mod mailbox;
 mod message;
 pub mod options;
 mod proto;
+pub mod tls;
 mod transport;
 pub mod uri;
 
@@ -66,4 +67,7 @@ pub use connection::{Connection, ConnectionEvent, ConnectionEvents, Negotiated};
 pub use consumer::{Consumer, Returns};
 pub use error::{CloseReason, Error, Initiator, Result, Scope};
 pub use message::{Confirmation, Delivery, GetMessage, ReturnedMessage};
+/// The rustls crate this client is built with, for making a [`TlsClientConfig`].
+pub use rustls;
+pub use tls::{TlsClientConfig, TlsError, TlsErrorKind};
 pub use uri::{AmqpUri, TlsOptions, TlsVerify};

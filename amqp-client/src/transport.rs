@@ -30,12 +30,12 @@ pub(crate) async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Res
     }
 }
 
-/// A TLS session over `tcp` for `amqps://`.
-///
-/// This build has no TLS support yet, so it refuses clearly rather than falling back to plain
-/// text; plug a TLS stream in through [`crate::Connection::open_with`] meanwhile.
-pub(crate) async fn wrap_tls(_tcp: TcpStream, host: &str, _tls: &TlsOptions) -> Result<TcpStream> {
-    Err(Error::Config(format!(
-        "amqps:// to {host}: TLS is not available in this build of amqp-client"
-    )))
+/// A TLS session over `tcp` for `amqps://` to `host:port` (see [`crate::tls`]).
+pub(crate) async fn wrap_tls(
+    tcp: TcpStream,
+    host: &str,
+    port: u16,
+    tls: &TlsOptions,
+) -> Result<crate::tls::TlsTransport<TcpStream>> {
+    crate::tls::handshake(tcp, host, port, tls).await
 }

@@ -89,6 +89,9 @@ pub struct TlsOptions {
     pub server_name: Option<String>,
     /// Whether to verify the server (`verify`).
     pub verify: TlsVerify,
+    /// A ready rustls configuration to use instead of the settings above (not in URIs; see
+    /// [`TlsOptions::with_client_config`]).
+    pub client_config: Option<crate::tls::TlsClientConfig>,
 }
 
 /// A parsed RabbitMQ URI. Components the URI leaves out are `None` (or the documented default)
