@@ -837,3 +837,174 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for FirstByteCheck<T> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    async fn first_read(expect: Expect, peer_sends: &[u8]) -> io::Result<Vec<u8>> {
+        let (client, mut server) = tokio::io::duplex(64);
+        server.write_all(peer_sends).await?;
+        let mut io = FirstByteCheck::new(client, expect, "h:1".to_owned());
+        let mut buf = vec![0; peer_sends.len()];
+        let n = io.read(&mut buf).await?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    fn kind_of(e: &io::Error) -> Option<TlsErrorKind> {
+        e.get_ref()
+            .and_then(|e| e.downcast_ref::<TlsError>())
+            .map(TlsError::kind)
+    }
+
+    #[tokio::test]
+    async fn a_tls_record_where_amqp_is_expected_is_named() {
+        for record in [
+            &b"\x15\x03\x01\x00\x02\x02\x0a"[..],
+            b"\x16\x03\x03\x00\x10",
+            b"\x15",
+        ] {
+            let e = first_read(Expect::Amqp, record).await.unwrap_err();
+            assert_eq!(kind_of(&e), Some(TlsErrorKind::ServerWantsTls));
+            assert!(e.to_string().contains("amqps://"), "{e}");
+        }
+        // AMQP's own first octets pass, and so does an octet 0x15 not followed by a TLS version.
+        for ok in [&b"\x01\x00\x00"[..], b"AMQP\x00\x00\x09\x01", b"\x15\x07"] {
+            assert_eq!(first_read(Expect::Amqp, ok).await.unwrap(), ok);
+        }
+    }
+
+    #[tokio::test]
+    async fn anything_but_a_tls_record_where_tls_is_expected_is_named() {
+        let e = first_read(Expect::Tls, b"AMQP\x00\x00\x09\x01")
+            .await
+            .unwrap_err();
+        assert_eq!(kind_of(&e), Some(TlsErrorKind::NotTls));
+        assert!(e.to_string().contains("AMQP protocol header"), "{e}");
+        let e = first_read(Expect::Tls, b"HTTP/1.1 400").await.unwrap_err();
+        assert_eq!(kind_of(&e), Some(TlsErrorKind::NotTls));
+        assert!(e.to_string().contains("0x48"), "{e}");
+        let hello = b"\x16\x03\x03\x00\x04";
+        assert_eq!(first_read(Expect::Tls, hello).await.unwrap(), hello);
+    }
+
+    #[tokio::test]
+    async fn only_the_first_octet_is_checked() {
+        let (client, mut server) = tokio::io::duplex(64);
+        let mut io = FirstByteCheck::new(client, Expect::Amqp, "h:1".to_owned());
+        server.write_all(b"\x01").await.unwrap();
+        let mut buf = [0; 8];
+        assert_eq!(io.read(&mut buf).await.unwrap(), 1);
+        server.write_all(b"\x16\x03").await.unwrap();
+        assert_eq!(io.read(&mut buf).await.unwrap(), 2);
+        // Writes pass through.
+        io.write_all(b"out").await.unwrap();
+        let mut got = [0; 3];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"out");
+    }
+
+    fn external(tls: Option<TlsOptions>) -> ConnectionConfig {
+        let mut cfg =
+            ConnectionConfig::default().with_auth_mechanisms(vec![SaslMechanism::External]);
+        cfg.tls = tls;
+        cfg
+    }
+
+    #[test]
+    fn external_first_needs_a_client_certificate() {
+        let with_cert = TlsOptions::default().with_client_cert("c.pem", "k.pem");
+        assert!(check_external(&external(Some(with_cert))).is_ok());
+        for cfg in [
+            external(None),
+            external(Some(TlsOptions::default())),
+            external(Some(TlsOptions::default().with_server_name("x"))),
+        ] {
+            let e = check_external(&cfg).unwrap_err();
+            assert!(
+                matches!(&e, Error::Config(m) if m.contains("EXTERNAL")),
+                "{e}"
+            );
+        }
+        // EXTERNAL as a fallback, or not at all, is left to the broker.
+        let fallback = ConnectionConfig::default()
+            .with_auth_mechanisms(vec![SaslMechanism::Plain, SaslMechanism::External]);
+        assert!(check_external(&fallback).is_ok());
+        assert!(check_external(&ConnectionConfig::default()).is_ok());
+    }
+
+    fn ready_config() -> ClientConfig {
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(RootCertStore::empty())
+            .with_no_client_auth()
+    }
+
+    #[test]
+    fn a_ready_config_is_used_as_is_and_excludes_file_settings() {
+        let ready = TlsClientConfig::new(ready_config());
+        let opts = TlsOptions::default().with_client_config(ready.clone());
+        assert!(Arc::ptr_eq(&client_config(&opts).unwrap(), ready.get()));
+        assert_eq!(opts.client_config, Some(ready.clone()));
+        assert_ne!(
+            Some(ready.clone()),
+            Some(TlsClientConfig::new(ready_config()))
+        );
+        // It has no client certificate, so EXTERNAL is refused early.
+        assert!(check_external(&external(Some(opts))).is_err());
+        for conflicting in [
+            TlsOptions::default().with_ca_cert_file("ca.pem"),
+            TlsOptions::default().with_client_cert("c.pem", "k.pem"),
+            TlsOptions::default().with_verify(TlsVerify::VerifyNone),
+        ] {
+            let e = client_config(&conflicting.with_client_config(ready.clone())).unwrap_err();
+            assert!(
+                matches!(&e, Error::Config(m) if m.contains("replaces")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn key_without_certificate_and_the_reverse_are_refused() {
+        let opts = TlsOptions {
+            key_file: Some("k.pem".into()),
+            ..TlsOptions::default()
+        };
+        let e = client_config(&opts).unwrap_err();
+        assert!(
+            matches!(&e, Error::Config(m) if m.contains("certfile is not")),
+            "{e}"
+        );
+        let opts = TlsOptions {
+            cert_file: Some("c.pem".into()),
+            ..TlsOptions::default()
+        };
+        let e = client_config(&opts).unwrap_err();
+        assert!(
+            matches!(&e, Error::Config(m) if m.contains("keyfile is not")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn tls_errors_are_found_inside_client_errors() {
+        let e = Error::io(TlsError::new(TlsErrorKind::Expired, "h:1", "expired").into_io());
+        let tls = TlsError::from_error(&e).unwrap();
+        assert_eq!(tls.kind(), TlsErrorKind::Expired);
+        assert_eq!(tls.server(), "h:1");
+        assert_eq!(e.to_string(), "transport error: TLS with h:1: expired");
+        assert!(TlsError::from_error(&Error::io(io::ErrorKind::Other.into())).is_none());
+        assert!(TlsError::from_error(&Error::Config("x".into())).is_none());
+    }
+
+    #[test]
+    fn ipv6_peers_are_bracketed() {
+        assert_eq!(peer_name("::1", 5671), "[::1]:5671");
+        assert_eq!(peer_name("localhost", 5671), "localhost:5671");
+    }
+}

@@ -586,3 +586,45 @@ async fn amqps_to_the_plain_port_fails_clearly() {
     assert_eq!(tls.kind(), TlsErrorKind::NotTls, "{e}");
     assert!(e.to_string().contains("AMQP protocol header"), "{e}");
 }
+
+#[tokio::test]
+async fn a_server_that_never_answers_the_handshake_is_bounded_by_the_connect_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts and holds the socket open, saying nothing.
+    let holder = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        drop(tcp);
+    });
+    let uri = format!(
+        "amqps://guest:guest@localhost:{port}/%2f?{}&connection_timeout=300",
+        ca_query()
+    );
+    let e = connect_err(&uri).await;
+    assert!(matches!(e, Error::ConnectTimeout(_)), "{e:?}");
+    holder.abort();
+}
+
+#[tokio::test]
+async fn a_server_that_hangs_up_during_the_handshake_is_named() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let closer = tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        // Read the ClientHello, then hang up.
+        let mut hello = [0; 5];
+        tcp.read_exact(&mut hello).await.unwrap();
+        hello
+    });
+    let e = connect_err(&format!(
+        "amqps://guest:guest@localhost:{port}/%2f?{}",
+        ca_query()
+    ))
+    .await;
+    let tls = tls_error(&e);
+    assert_eq!(tls.kind(), TlsErrorKind::Closed, "{e}");
+    assert!(e.to_string().contains("closed the connection"), "{e}");
+    // What the client sent was a TLS handshake record, not AMQP.
+    assert_eq!(closer.await.unwrap()[0], 0x16);
+}
