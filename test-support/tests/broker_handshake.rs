@@ -9,16 +9,24 @@ fn broker_answers_protocol_header_with_connection_start() {
     let (host, port) = amqp_test_support::broker_addr();
     let mut sock = TcpStream::connect((host.as_str(), port))
         .unwrap_or_else(|e| panic!("cannot connect to broker at {host}:{port}: {e}"));
-    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     sock.write_all(b"AMQP\x00\x00\x09\x01").unwrap();
 
     // Frame header: type (1), channel (2), payload size (4).
     let mut header = [0u8; 7];
     sock.read_exact(&mut header).unwrap();
     assert_eq!(header[0], 1, "first frame must be a method frame");
-    assert_eq!(u16::from_be_bytes([header[1], header[2]]), 0, "on channel 0");
+    assert_eq!(
+        u16::from_be_bytes([header[1], header[2]]),
+        0,
+        "on channel 0"
+    );
     let size = u32::from_be_bytes([header[3], header[4], header[5], header[6]]) as usize;
-    assert!(size > 4 && size < 64 * 1024, "implausible payload size {size}");
+    assert!(
+        size > 4 && size < 64 * 1024,
+        "implausible payload size {size}"
+    );
 
     let mut payload = vec![0u8; size + 1];
     sock.read_exact(&mut payload).unwrap();
