@@ -86,7 +86,8 @@ impl ConfirmTracker {
     }
 
     /// `basic.ack` / `basic.nack` from the broker.
-    pub(crate) fn settle(&mut self, tag: u64, multiple: bool, ack: bool) {
+    /// Wakers of the futures this settles go to `wakes`.
+    pub(crate) fn settle(&mut self, tag: u64, multiple: bool, ack: bool, wakes: &mut Vec<Waker>) {
         // A tag beyond what was published settles nothing more than everything published.
         let tag = tag.min(self.last_tag);
         let from = if multiple {
@@ -94,7 +95,6 @@ impl ConfirmTracker {
         } else {
             tag
         };
-        let mut wakers = Vec::new();
         for t in from..=tag {
             let returned = match self.slot(t) {
                 Some(s) if matches!(s.state, State::Pending) && s.mandatory && ack => true,
@@ -111,18 +111,15 @@ impl ConfirmTracker {
             };
             if let Some(s) = self.slot(t) {
                 s.state = State::Done(outcome);
-                wakers.extend(s.waker.take());
+                wakes.extend(s.waker.take());
                 self.pending -= 1;
             }
         }
-        self.advance();
-        for w in wakers {
-            w.wake();
-        }
+        self.advance(wakes);
     }
 
     /// Moves `settled_below` past settled slots and drops slots nobody wants any more.
-    fn advance(&mut self) {
+    fn advance(&mut self, wakes: &mut Vec<Waker>) {
         while let Some(s) = self.slot(self.settled_below) {
             if matches!(s.state, State::Pending) {
                 break;
@@ -147,7 +144,7 @@ impl ConfirmTracker {
         while i < self.waiters.len() {
             if self.waiters.get(i).is_some_and(|(t, _)| *t < settled_below) {
                 let (_, w) = self.waiters.swap_remove(i);
-                w.wake();
+                wakes.push(w);
             } else {
                 i += 1;
             }
@@ -179,7 +176,9 @@ impl ConfirmTracker {
         };
         match std::mem::replace(&mut slot.state, State::Taken) {
             State::Done(outcome) => {
-                self.advance();
+                let mut wakes = Vec::new();
+                self.advance(&mut wakes);
+                wakes.into_iter().for_each(Waker::wake);
                 Poll::Ready(Ok(outcome))
             }
             State::Pending => {
@@ -202,7 +201,9 @@ impl ConfirmTracker {
         if let Some(s) = self.slot(tag) {
             s.wanted = false;
             s.waker = None;
-            self.advance();
+            let mut wakes = Vec::new();
+            self.advance(&mut wakes);
+            wakes.into_iter().for_each(Waker::wake);
         }
     }
 
@@ -316,14 +317,14 @@ mod tests {
         for tag in 1..=5 {
             t.push(tag, false);
         }
-        t.settle(2, false, true);
+        t.settle(2, false, true, &mut Vec::new());
         assert!(matches!(
             poll(&mut t, 2),
             Poll::Ready(Ok(Confirmation::Ack))
         ));
         assert!(poll(&mut t, 1).is_pending());
         assert_eq!(t.unsettled(), 4);
-        t.settle(4, true, false);
+        t.settle(4, true, false, &mut Vec::new());
         assert!(matches!(
             poll(&mut t, 1),
             Poll::Ready(Ok(Confirmation::Nack))
@@ -338,7 +339,7 @@ mod tests {
         ));
         assert!(poll(&mut t, 5).is_pending());
         assert_eq!(t.unsettled(), 1);
-        t.settle(5, false, true);
+        t.settle(5, false, true, &mut Vec::new());
         assert!(matches!(
             poll(&mut t, 5),
             Poll::Ready(Ok(Confirmation::Ack))
@@ -354,7 +355,7 @@ mod tests {
             t.forget(tag);
         }
         assert_eq!(t.slots.len(), 1000);
-        t.settle(1000, true, true);
+        t.settle(1000, true, true, &mut Vec::new());
         assert!(t.slots.is_empty());
         assert_eq!(t.unsettled(), 0);
     }
@@ -367,9 +368,9 @@ mod tests {
         t.push(1, false);
         t.push(2, false);
         assert!(t.poll_all(2, &mut cx).is_pending());
-        t.settle(1, false, false);
+        t.settle(1, false, false, &mut Vec::new());
         assert!(t.poll_all(2, &mut cx).is_pending());
-        t.settle(2, false, true);
+        t.settle(2, false, true, &mut Vec::new());
         assert!(matches!(t.poll_all(2, &mut cx), Poll::Ready(Ok(false))));
         assert!(matches!(t.poll_all(2, &mut cx), Poll::Ready(Ok(true))));
     }
@@ -381,7 +382,7 @@ mod tests {
         t.push(2, true);
         t.push(3, false);
         t.returned(returned());
-        t.settle(3, true, true);
+        t.settle(3, true, true, &mut Vec::new());
         assert!(matches!(
             poll(&mut t, 1),
             Poll::Ready(Ok(Confirmation::Ack))

@@ -253,12 +253,7 @@ impl Inner {
                 ack,
             } => {
                 if let Some(Some(entry)) = self.chans.get_mut(usize::from(channel)) {
-                    lock(&entry.core.confirms).settle(
-                        delivery_tag,
-                        multiple,
-                        ack,
-                        &mut self.wakes,
-                    );
+                    lock(&entry.core.confirms).settle(delivery_tag, multiple, ack, &mut self.wakes);
                 }
             }
             Event::ConsumerCancelled {

@@ -17,7 +17,6 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Sleep;
 
 use crate::connection::{Inner, Pause, Shared};
-use crate::mailbox::lock;
 
 /// How much room a read asks for.
 const READ_CHUNK: usize = 64 * 1024;
@@ -84,13 +83,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             if pause.poll_space(cx).is_ready() {
                 self.paused = None;
                 progress = true;
-                lock(&self.shared.inner).proto.set_read_paused(false, now);
+                self.shared.lock().proto.set_read_paused(false, now);
             }
         }
 
         // Input left over from earlier reads, timers, output: one critical section.
         let (finished, deadline, wake) = {
-            let mut inner = lock(&self.shared.inner);
+            let mut inner = self.shared.lock();
             if self.paused.is_none() && !self.rbuf.is_empty() {
                 process(&mut inner, &mut self.rbuf, &mut self.paused, now);
             }
@@ -165,7 +164,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
                 Poll::Ready(Ok(0)) => {
                     self.read_done = true;
-                    let mut inner = lock(&self.shared.inner);
+                    let mut inner = self.shared.lock();
                     // Frames already buffered come first.
                     process(&mut inner, &mut self.rbuf, &mut self.paused, now);
                     if self.paused.is_none() {
@@ -175,7 +174,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                     progress = true;
                 }
                 Poll::Ready(Ok(_)) => {
-                    let mut inner = lock(&self.shared.inner);
+                    let mut inner = self.shared.lock();
                     inner.proto.note_received(now);
                     process(&mut inner, &mut self.rbuf, &mut self.paused, now);
                     progress = true;
@@ -189,7 +188,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             }
         } else if self.read_done && self.paused.is_none() && !self.rbuf.is_empty() && !finished {
             // Input that waited for a consumer to drain, after the peer closed.
-            let mut inner = lock(&self.shared.inner);
+            let mut inner = self.shared.lock();
             process(&mut inner, &mut self.rbuf, &mut self.paused, now);
             if self.paused.is_none() {
                 inner.proto.handle_eof();
@@ -207,7 +206,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 }
                 if self.sleep.as_mut().poll(cx).is_ready() {
                     self.sleep_at = None;
-                    let mut inner = lock(&self.shared.inner);
+                    let mut inner = self.shared.lock();
                     inner.proto.handle_timeout(Instant::now().max(at));
                     dispatch(&mut inner, &mut self.paused, now);
                     progress = true;
@@ -226,7 +225,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
     fn io_error(&mut self, e: std::io::Error) {
         self.wbuf.clear();
         self.written = 0;
-        let mut inner = lock(&self.shared.inner);
+        let mut inner = self.shared.lock();
         inner.proto.handle_io_error(e);
         let _ = inner.dispatch();
     }

@@ -82,16 +82,24 @@ impl<T> Mailbox<T> {
 
     /// Driver side: adds an item and wakes the reader.
     pub(crate) fn push(&self, item: T) -> Pushed<T> {
+        let mut wakes = Vec::new();
+        let r = self.push_deferred(item, &mut wakes);
+        wakes.into_iter().for_each(Waker::wake);
+        r
+    }
+
+    /// Driver side: adds an item; the reader's waker (if it waits) goes to `wakes`, for the
+    /// caller to wake once it has pushed a whole batch, so that a reader is woken once per
+    /// batch rather than once per item.
+    pub(crate) fn push_deferred(&self, item: T, wakes: &mut Vec<Waker>) -> Pushed<T> {
         let mut s = lock(&self.state);
         if s.abandoned || s.end.is_some() {
             return Pushed::Refused(item);
         }
         s.items.push_back(item);
         let full = s.items.len() >= self.capacity;
-        let reader = s.reader.take();
-        drop(s);
-        if let Some(w) = reader {
-            w.wake();
+        if let Some(w) = s.reader.take() {
+            wakes.push(w);
         }
         Pushed::Stored { full }
     }
