@@ -1,7 +1,8 @@
 //! [`Spec`] → Rust source.
 //!
 //! The output is meant to be `include!`d into a module of the wire crate that has the
-//! `AmqpMethod` trait in scope; see the crate docs for every path it relies on.
+//! `AmqpMethod` trait and the `FieldRef` enum in scope; see the crate docs for every path it
+//! relies on.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -792,6 +793,31 @@ impl<'s> Gen<'s> {
         }
     }
 
+    /// The name a field is listed under by `FIELD_NAMES`: its Rust name without the `r#` of a
+    /// raw identifier (`routing_key`, `kind`, `loop`).
+    fn field_name(info: &FieldInfo<'_>) -> Literal {
+        lit_str(info.ident.to_string().trim_start_matches("r#"))
+    }
+
+    /// The `FieldRef` variant (a path usable as a constructor) for a field, given the path of
+    /// `FieldRef` at the point of use.
+    fn field_ref_variant(info: &FieldInfo<'_>, field_ref: &TokenStream) -> TokenStream {
+        if info.reply_code {
+            return quote! { #field_ref::ReplyCode };
+        }
+        match info.field.ty {
+            WireType::Bit => quote! { #field_ref::Bit },
+            WireType::Octet => quote! { #field_ref::Octet },
+            WireType::Short => quote! { #field_ref::Short },
+            WireType::Long => quote! { #field_ref::Long },
+            WireType::LongLong => quote! { #field_ref::LongLong },
+            WireType::ShortStr => quote! { #field_ref::ShortStr },
+            WireType::LongStr => quote! { #field_ref::LongStr },
+            WireType::Table => quote! { #field_ref::Table },
+            WireType::Timestamp => quote! { #field_ref::Timestamp },
+        }
+    }
+
     /// An expression reading one non-bit field from `reader`.
     fn read_expr(info: &FieldInfo<'_>, reader: &Ident) -> TokenStream {
         let what = lit_str(&info.what);
@@ -1024,6 +1050,37 @@ impl<'s> Gen<'s> {
             .map(|r| lit_str(&format!("{}.{}", class.name, r)));
         let variant = Self::variant_ident(class, method)?;
 
+        // field enumeration
+        let field_names = public.iter().map(|f| Self::field_name(f));
+        let field_ref = quote! { super::FieldRef };
+        let field_arms = public.iter().enumerate().map(|(i, f)| {
+            let fid = &f.ident;
+            let i = Literal::usize_unsuffixed(i);
+            let ctor = Self::field_ref_variant(f, &field_ref);
+            let by_ref = f.field.ty.is_string() || f.field.ty == WireType::Table;
+            if by_ref {
+                quote! { #i => Some(#ctor(&self.#fid)), }
+            } else {
+                quote! { #i => Some(#ctor(self.#fid)), }
+            }
+        });
+        let field_fn = if public.is_empty() {
+            quote! {
+                fn field(&self, _index: usize) -> Option<super::FieldRef<'_>> {
+                    None
+                }
+            }
+        } else {
+            quote! {
+                fn field(&self, index: usize) -> Option<super::FieldRef<'_>> {
+                    match index {
+                        #(#field_arms)*
+                        _ => None,
+                    }
+                }
+            }
+        };
+
         Ok(quote! {
             #struct_def
 
@@ -1034,6 +1091,7 @@ impl<'s> Gen<'s> {
                 const SYNCHRONOUS: bool = #sync;
                 const CARRIES_CONTENT: bool = #content;
                 const RESPONSES: &'static [&'static str] = &[#(#responses),*];
+                const FIELD_NAMES: &'static [&'static str] = &[#(#field_names),*];
 
                 fn decode_fields(#reader_param: &mut crate::Reader) -> Result<Self, crate::WireError> {
                     #(#decode)*
@@ -1049,6 +1107,8 @@ impl<'s> Gen<'s> {
                     #(#validate)*
                     Ok(())
                 }
+
+                #field_fn
             }
 
             impl From<#id> for super::Method {
@@ -1116,6 +1176,8 @@ impl<'s> Gen<'s> {
         let mut content_arms = Vec::new();
         let mut response_arms = Vec::new();
         let mut validate_arms = Vec::new();
+        let mut field_names_arms = Vec::new();
+        let mut field_arms = Vec::new();
         let mut idents = Vec::new();
         for class in &self.spec.classes {
             let module = Self::class_ident(class)?;
@@ -1154,6 +1216,9 @@ impl<'s> Gen<'s> {
                 response_arms
                     .push(quote! { Self::#variant(_) => <#path as AmqpMethod>::RESPONSES, });
                 validate_arms.push(quote! { Self::#variant(m) => m.validate(), });
+                field_names_arms
+                    .push(quote! { Self::#variant(_) => <#path as AmqpMethod>::FIELD_NAMES, });
+                field_arms.push(quote! { Self::#variant(m) => m.field(index), });
                 idents.push(variant);
             }
         }
@@ -1258,6 +1323,30 @@ impl<'s> Gen<'s> {
                         #(#validate_arms)*
                     }
                 }
+
+                /// The names of the method's fields in wire order, reserved fields left out:
+                /// the `FIELD_NAMES` of its [`AmqpMethod`] impl.
+                pub const fn field_names(&self) -> &'static [&'static str] {
+                    match self {
+                        #(#field_names_arms)*
+                    }
+                }
+
+                /// The value of the field named `field_names()[index]`; `None` past the last
+                /// field.
+                pub fn field(&self, index: usize) -> Option<FieldRef<'_>> {
+                    match self {
+                        #(#field_arms)*
+                    }
+                }
+
+                /// Every field as `(name, value)`, in wire order, reserved fields left out.
+                pub fn fields(&self) -> impl Iterator<Item = (&'static str, FieldRef<'_>)> + '_ {
+                    self.field_names()
+                        .iter()
+                        .enumerate()
+                        .filter_map(move |(index, &name)| Some((name, self.field(index)?)))
+                }
             }
         })
     }
@@ -1293,6 +1382,9 @@ impl<'s> Gen<'s> {
         let mut flag_stmts = Vec::new();
         let mut encode = Vec::new();
         let mut setters = Vec::new();
+        let mut field_names = Vec::new();
+        let mut field_arms = Vec::new();
+        let field_ref = quote! { FieldRef };
         let mut known: u16 = 0;
         let mut uses_buf_mut = false;
         for (i, f) in infos.iter().enumerate() {
@@ -1319,6 +1411,14 @@ impl<'s> Gen<'s> {
                 quote! { if let Some(value) = &self.#fid { #write } }
             } else {
                 quote! { if let Some(value) = self.#fid { #write } }
+            });
+            field_names.push(Self::field_name(f));
+            let index = Literal::usize_unsuffixed(i);
+            let ctor = Self::field_ref_variant(f, &field_ref);
+            field_arms.push(if by_ref {
+                quote! { #index => self.#fid.as_ref().map(#ctor), }
+            } else {
+                quote! { #index => self.#fid.map(#ctor), }
             });
             let setter = format_ident!("with_{}", fid.to_string().trim_start_matches("r#"));
             let setter_doc = format!(
@@ -1351,6 +1451,7 @@ impl<'s> Gen<'s> {
              the class id, weight and body size."
         );
         let decode_body = quote! { Self { #(#decode)* } };
+
         let flags_init = if flag_stmts.is_empty() {
             quote! { let flags = 0; }
         } else {
@@ -1407,6 +1508,27 @@ impl<'s> Gen<'s> {
                     use ::bytes::BufMut as _;
                     dst.put_u16(self.flags());
                     #(#encode)*
+                }
+
+                /// The names of the properties (their Rust field names) in flag order: index `i`
+                /// is flag bit `15 - i`.
+                pub const FIELD_NAMES: &'static [&'static str] = &[#(#field_names),*];
+
+                /// The value of the property named `FIELD_NAMES[index]`; `None` when it is not
+                /// set, or past the last property.
+                pub fn field(&self, index: usize) -> Option<FieldRef<'_>> {
+                    match index {
+                        #(#field_arms)*
+                        _ => None,
+                    }
+                }
+
+                /// The set properties as `(name, value)`, in flag order.
+                pub fn fields(&self) -> impl Iterator<Item = (&'static str, FieldRef<'_>)> + '_ {
+                    Self::FIELD_NAMES
+                        .iter()
+                        .enumerate()
+                        .filter_map(move |(index, &name)| Some((name, self.field(index)?)))
                 }
 
                 #(#setters)*

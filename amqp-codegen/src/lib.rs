@@ -23,7 +23,11 @@
 //! # What the generated code expects of the crate that includes it
 //!
 //! The output is `include!`d into a module (the wire crate's `spec`) that has the trait
-//! `AmqpMethod` in scope, and it refers to the crate's runtime by these paths:
+//! `AmqpMethod` (with the consts `CLASS_ID`, `METHOD_ID`, `NAME`, `SYNCHRONOUS`,
+//! `CARRIES_CONTENT`, `RESPONSES`, `FIELD_NAMES` and the fns `decode_fields`, `encode_fields`,
+//! `validate`, `field`) and the enum `FieldRef<'a>` (variants `Bit`, `Octet`, `Short`, `Long`,
+//! `LongLong`, `Timestamp` and `ReplyCode` by value; `ShortStr`, `LongStr`, `Table` by
+//! reference) in scope, and it refers to the crate's runtime by these paths:
 //! `crate::{Reader, WireError, ShortStr, LongStr, Timestamp, FieldTable}`,
 //! `crate::codec::{put_short_str, put_long_str, put_table}`, the `bytes` crate, and the
 //! variants `WireError::{Domain, UnknownMethod, UnknownPropertyFlags}`.
@@ -35,8 +39,13 @@
 //! - `domains`: one check function per domain with enforceable asserts.
 //! - one module per class with `CLASS_ID` and one struct per method implementing
 //!   `AmqpMethod`, `From<_> for Method` and `TryFrom<Method>`.
-//! - `Method`: every method, with `decode`, `encode` and per-method facts.
-//! - `<Class>Properties` for each class with content properties.
+//! - `Method`: every method, with `decode`, `encode`, per-method facts and the fields by name
+//!   (`field_names`, `field`, `fields`).
+//! - `<Class>Properties` for each class with content properties, with the same three (`fields`
+//!   yields the set properties only).
+//!
+//! Fields are enumerated under their Rust names (`routing_key`; the spec's `type` is `kind`, a
+//! keyword like `loop` is listed without its `r#`), in wire order, reserved fields left out.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

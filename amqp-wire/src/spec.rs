@@ -9,6 +9,8 @@
 //!   `confirm`) holding `CLASS_ID` and one struct per method, each implementing
 //!   [`AmqpMethod`].
 //! - [`Method`]: every method, decoded from and encoded to a method frame's payload.
+//! - [`FieldRef`]: one field's value, borrowed, as [`AmqpMethod::fields`], [`Method::fields`]
+//!   and [`BasicProperties::fields`] list them by name.
 //! - [`BasicProperties`]: the content properties of `basic`.
 //! - [`domains`](self::domains): the checks behind `validate`.
 //!
@@ -32,6 +34,46 @@
 
 use bytes::BytesMut;
 
+use crate::{FieldTable, LongStr, ShortStr, Timestamp};
+
+/// A borrowed view of one field of a method (or one content property), tagged with its AMQP
+/// type: what [`AmqpMethod::field`], [`Method::fields`] and [`BasicProperties::fields`] hand
+/// out, so a field can be shown or inspected by name without knowing the method's struct.
+///
+/// Integers, bits, timestamps and reply codes are copied; strings and tables are borrowed.
+///
+/// ```
+/// use amqp_wire::{basic, FieldRef, Method, ShortStr};
+///
+/// let get = Method::from(basic::Get { queue: ShortStr::from_static("jobs"), no_ack: true });
+/// let fields: Vec<_> = get.fields().collect();
+/// assert_eq!(fields[0], ("queue", FieldRef::ShortStr(&ShortStr::from_static("jobs"))));
+/// assert_eq!(fields[1], ("no_ack", FieldRef::Bit(true)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldRef<'a> {
+    /// A `bit` (adjacent bits share an octet on the wire).
+    Bit(bool),
+    /// An `octet`.
+    Octet(u8),
+    /// A `short` (16 bits) that is not a reply code.
+    Short(u16),
+    /// A `long` (32 bits).
+    Long(u32),
+    /// A `longlong` (64 bits).
+    LongLong(u64),
+    /// A `shortstr`.
+    ShortStr(&'a ShortStr),
+    /// A `longstr`: octets, not necessarily UTF-8.
+    LongStr(&'a LongStr),
+    /// A field `table`.
+    Table(&'a FieldTable),
+    /// A `timestamp`, in seconds since the Unix epoch.
+    Timestamp(Timestamp),
+    /// A `short` of the domain `reply-code`.
+    ReplyCode(ReplyCode),
+}
+
 /// Implemented by every generated method struct (`basic::Publish`, `queue::DeclareOk`, …).
 ///
 /// The constants describe the method as the specification does; `decode_fields` and
@@ -51,6 +93,12 @@ pub trait AmqpMethod: Sized + Into<Method> + TryFrom<Method, Error = Method> {
     /// The names of the methods that answer this one (`&["basic.get-ok", "basic.get-empty"]`),
     /// comparable with [`Method::name`]. Empty when nothing answers it.
     const RESPONSES: &'static [&'static str];
+    /// The names of the method's fields, in wire order, reserved fields left out
+    /// (`&["exchange", "routing_key", "mandatory", "immediate"]` for `basic.publish`).
+    ///
+    /// The names are those of the struct's Rust fields: snake_case, the specification's
+    /// `type` as `kind`. [`field`](Self::field) takes an index into this list.
+    const FIELD_NAMES: &'static [&'static str];
 
     /// Decodes the method's arguments. Reserved fields are read and dropped.
     ///
@@ -68,6 +116,25 @@ pub trait AmqpMethod: Sized + Into<Method> + TryFrom<Method, Error = Method> {
     /// # Errors
     /// [`WireError::Domain`](crate::WireError::Domain) for the first field that breaks a rule.
     fn validate(&self) -> Result<(), crate::WireError>;
+
+    /// The value of the field named `FIELD_NAMES[index]`; `None` past the last field.
+    fn field(&self, index: usize) -> Option<FieldRef<'_>>;
+
+    /// Every field as `(name, value)`, in wire order, reserved fields left out.
+    ///
+    /// ```
+    /// use amqp_wire::{basic, AmqpMethod, FieldRef};
+    ///
+    /// let ack = basic::Ack { delivery_tag: 7, multiple: false };
+    /// let fields: Vec<_> = ack.fields().collect();
+    /// assert_eq!(fields, [("delivery_tag", FieldRef::LongLong(7)), ("multiple", FieldRef::Bit(false))]);
+    /// ```
+    fn fields(&self) -> impl Iterator<Item = (&'static str, FieldRef<'_>)> + '_ {
+        Self::FIELD_NAMES
+            .iter()
+            .enumerate()
+            .filter_map(move |(index, &name)| Some((name, self.field(index)?)))
+    }
 }
 
 include!(concat!(env!("OUT_DIR"), "/amqp091.rs"));
@@ -272,6 +339,146 @@ mod tests {
     }
 
     #[test]
+    fn fields_are_listed_by_rust_name_in_wire_order_without_reserved_ones() {
+        let publish = basic::Publish {
+            exchange: ShortStr::from_static("ex"),
+            routing_key: ShortStr::from_static("rk"),
+            mandatory: true,
+            immediate: false,
+        };
+        // basic.publish starts with a reserved short, which is not listed.
+        assert_eq!(
+            basic::Publish::FIELD_NAMES,
+            ["exchange", "routing_key", "mandatory", "immediate"]
+        );
+        let ex = ShortStr::from_static("ex");
+        let rk = ShortStr::from_static("rk");
+        assert_eq!(
+            publish.fields().collect::<Vec<_>>(),
+            [
+                ("exchange", FieldRef::ShortStr(&ex)),
+                ("routing_key", FieldRef::ShortStr(&rk)),
+                ("mandatory", FieldRef::Bit(true)),
+                ("immediate", FieldRef::Bit(false)),
+            ]
+        );
+        assert_eq!(publish.field(4), None);
+
+        // `type` is listed as `kind`; five bits of one octet each keep their own value.
+        let args = FieldTable::new().with("alternate-exchange", "ae").unwrap();
+        let declare = Method::from(exchange::Declare {
+            exchange: ShortStr::from_static("x"),
+            kind: ShortStr::from_static("topic"),
+            passive: false,
+            durable: true,
+            auto_delete: false,
+            internal: true,
+            no_wait: true,
+            arguments: args.clone(),
+        });
+        let topic = ShortStr::from_static("topic");
+        assert_eq!(
+            declare.fields().skip(1).collect::<Vec<_>>(),
+            [
+                ("kind", FieldRef::ShortStr(&topic)),
+                ("passive", FieldRef::Bit(false)),
+                ("durable", FieldRef::Bit(true)),
+                ("auto_delete", FieldRef::Bit(false)),
+                ("internal", FieldRef::Bit(true)),
+                ("no_wait", FieldRef::Bit(true)),
+                ("arguments", FieldRef::Table(&args)),
+            ]
+        );
+        assert_eq!(declare.field_names(), exchange::Declare::FIELD_NAMES);
+
+        // Reply codes keep their type; plain shorts, longs and long strings are tagged so.
+        let close = Method::from(connection::Close {
+            reply_code: ReplyCode::CONNECTION_FORCED,
+            reply_text: ShortStr::from_static("bye"),
+            class_id: 0,
+            method_id: 0,
+        });
+        assert_eq!(
+            close.field(0),
+            Some(FieldRef::ReplyCode(ReplyCode::CONNECTION_FORCED))
+        );
+        assert_eq!(close.field(2), Some(FieldRef::Short(0)));
+        let tune = Method::from(connection::Tune {
+            channel_max: 2047,
+            frame_max: 131_072,
+            heartbeat: 60,
+        });
+        assert_eq!(
+            tune.fields().collect::<Vec<_>>(),
+            [
+                ("channel_max", FieldRef::Short(2047)),
+                ("frame_max", FieldRef::Long(131_072)),
+                ("heartbeat", FieldRef::Short(60)),
+            ]
+        );
+        let secret = Bytes::from_static(b"\0guest\0guest");
+        let start_ok = connection::StartOk {
+            response: secret.clone(),
+            ..Default::default()
+        };
+        assert_eq!(start_ok.field(2), Some(FieldRef::LongStr(&secret)));
+        let get_ok = basic::GetOk {
+            message_count: 3,
+            ..Default::default()
+        };
+        assert_eq!(get_ok.field(0), Some(FieldRef::LongLong(0)));
+        assert_eq!(get_ok.field(4), Some(FieldRef::Long(3)));
+
+        // Methods with only reserved fields, or none, list nothing.
+        for empty in [
+            Method::from(connection::OpenOk),
+            Method::from(channel::Open),
+            Method::from(tx::Select),
+        ] {
+            assert_eq!(empty.field_names(), &[] as &[&str], "{}", empty.name());
+            assert_eq!(empty.fields().count(), 0);
+            assert_eq!(empty.field(0), None);
+        }
+        assert_eq!(connection::Open::FIELD_NAMES, ["virtual_host"]);
+    }
+
+    #[test]
+    fn basic_properties_list_only_the_set_ones() {
+        assert_eq!(BasicProperties::FIELD_NAMES.len(), 14);
+        assert_eq!(BasicProperties::FIELD_NAMES.get(10), Some(&"kind"));
+        assert_eq!(BasicProperties::FIELD_NAMES.get(13), Some(&"reserved"));
+        assert_eq!(BasicProperties::default().fields().count(), 0);
+        let headers = FieldTable::new().with("n", 5i64).unwrap();
+        let props = BasicProperties::default()
+            .with_kind(ShortStr::from_static("t"))
+            .with_content_type(ShortStr::from_static("text/plain"))
+            .with_headers(headers.clone())
+            .with_delivery_mode(2)
+            .with_timestamp(1_700_000_000);
+        let (t, plain) = (
+            ShortStr::from_static("t"),
+            ShortStr::from_static("text/plain"),
+        );
+        assert_eq!(
+            props.fields().collect::<Vec<_>>(),
+            [
+                ("content_type", FieldRef::ShortStr(&plain)),
+                ("headers", FieldRef::Table(&headers)),
+                ("delivery_mode", FieldRef::Octet(2)),
+                ("timestamp", FieldRef::Timestamp(1_700_000_000)),
+                ("kind", FieldRef::ShortStr(&t)),
+            ]
+        );
+        assert_eq!(props.field(1), None, "content_encoding is not set");
+        assert_eq!(props.field(14), None);
+        // Index i is flag bit 15 - i.
+        for (i, _) in BasicProperties::FIELD_NAMES.iter().enumerate() {
+            let set = props.flags() & (1 << (15 - i)) != 0;
+            assert_eq!(props.field(i).is_some(), set, "property {i}");
+        }
+    }
+
+    #[test]
     fn basic_properties_flags_and_round_trip() {
         let props = BasicProperties::default()
             .with_content_type(ShortStr::from_static("text/plain"))
@@ -338,9 +545,9 @@ mod tests {
 mod mini {
     use bytes::{Bytes, BytesMut};
 
-    use crate::{ShortStr, WireError};
+    use crate::{FieldTable, LongStr, ShortStr, Timestamp, WireError};
 
-    /// The fixture's own `AmqpMethod`, with the same items as the real one.
+    /// The fixture's own `AmqpMethod`, with the same required items as the real one.
     pub trait AmqpMethod: Sized + Into<Method> + TryFrom<Method, Error = Method> {
         const CLASS_ID: u16;
         const METHOD_ID: u16;
@@ -348,9 +555,26 @@ mod mini {
         const SYNCHRONOUS: bool;
         const CARRIES_CONTENT: bool;
         const RESPONSES: &'static [&'static str];
+        const FIELD_NAMES: &'static [&'static str];
         fn decode_fields(reader: &mut crate::Reader) -> Result<Self, WireError>;
         fn encode_fields(&self, dst: &mut BytesMut);
         fn validate(&self) -> Result<(), WireError>;
+        fn field(&self, index: usize) -> Option<FieldRef<'_>>;
+    }
+
+    /// The fixture's own `FieldRef`: the real one's variants, with the fixture's `ReplyCode`.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    pub enum FieldRef<'a> {
+        Bit(bool),
+        Octet(u8),
+        Short(u16),
+        Long(u32),
+        LongLong(u64),
+        ShortStr(&'a ShortStr),
+        LongStr(&'a LongStr),
+        Table(&'a FieldTable),
+        Timestamp(Timestamp),
+        ReplyCode(ReplyCode),
     }
 
     include!("../../amqp-codegen/tests/fixtures/mini.rs");
@@ -470,6 +694,69 @@ mod mini {
             Ok(Method::SampleClose(close))
         );
         assert_eq!(format!("{:?}", ReplyCode(504)), "CHANNEL_ERROR(504)");
+    }
+
+    #[test]
+    fn fields_of_the_fixture_skip_reserved_bits_and_unwrap_raw_names() {
+        let post = sample::Post {
+            a: true,
+            d: true,
+            i: true,
+            sent_at: 9,
+            ..Default::default()
+        };
+        // Between b and d sits a reserved bit; it is not listed, and d keeps its own value.
+        assert_eq!(
+            sample::Post::FIELD_NAMES,
+            ["tag", "kind", "a", "b", "d", "e", "f", "g", "h", "i", "sent_at", "size"]
+        );
+        let bits: Vec<_> = Method::from(post.clone())
+            .fields()
+            .filter_map(|(name, v)| match v {
+                FieldRef::Bit(b) => Some((name, b)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            bits,
+            [
+                ("a", true),
+                ("b", false),
+                ("d", true),
+                ("e", false),
+                ("f", false),
+                ("g", false),
+                ("h", false),
+                ("i", true)
+            ]
+        );
+        assert_eq!(post.field(10), Some(FieldRef::Timestamp(9)));
+        let close = sample::Close {
+            reply_code: ReplyCode::NOT_FOUND,
+            reply_text: ShortStr::from_static("x"),
+            r#loop: true,
+        };
+        assert_eq!(
+            sample::Close::FIELD_NAMES,
+            ["reply_code", "reply_text", "loop"]
+        );
+        assert_eq!(
+            close.field(0),
+            Some(FieldRef::ReplyCode(ReplyCode::NOT_FOUND))
+        );
+        assert_eq!(close.field(2), Some(FieldRef::Bit(true)));
+        assert!(sample::HelloOk::FIELD_NAMES.is_empty());
+        assert_eq!(Method::from(sample::HelloOk).field(0), None);
+        let props = ContentProperties::default()
+            .with_sent_at(5)
+            .with_delivery_mode(1);
+        assert_eq!(
+            props.fields().collect::<Vec<_>>(),
+            [
+                ("delivery_mode", FieldRef::Octet(1)),
+                ("sent_at", FieldRef::Timestamp(5))
+            ]
+        );
     }
 
     #[test]

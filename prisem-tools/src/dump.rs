@@ -22,11 +22,8 @@
 use core::fmt;
 use std::io::{Read, Write};
 
-use amqp_wire::{
-    basic, channel, confirm, connection, exchange, queue, tx, FieldTable, Frame, FrameDecoder,
-    Method, ProtocolHeader, ReplyCode, ShortStr,
-};
-use bytes::{Bytes, BytesMut};
+use amqp_wire::{FieldRef, Frame, FrameDecoder, Method, ProtocolHeader};
+use bytes::BytesMut;
 use serde_json::{json, Map, Value};
 
 use crate::json;
@@ -237,383 +234,54 @@ pub fn frame_json(frame: &Frame, opts: &DumpOptions) -> Value {
     }
 }
 
-/// A method field's value as JSON.
-trait FieldJson {
-    fn field_json(&self) -> Value;
-}
+/// The fields that carry credentials, as `(method, field)`: shown as their length unless
+/// `--show-secrets` asks for them.
+const SECRETS: &[(&str, &str)] = &[
+    ("connection.start-ok", "response"),
+    ("connection.secure-ok", "response"),
+    ("connection.update-secret", "new_secret"),
+];
 
-impl FieldJson for bool {
-    fn field_json(&self) -> Value {
-        Value::Bool(*self)
-    }
-}
-
-macro_rules! number_json {
-    ($($t:ty),*) => {$(
-        impl FieldJson for $t {
-            fn field_json(&self) -> Value {
-                Value::from(*self)
-            }
-        }
-    )*};
-}
-number_json!(u8, u16, u32, u64);
-
-impl FieldJson for ShortStr {
-    fn field_json(&self) -> Value {
-        Value::String(self.as_str().to_owned())
-    }
-}
-
-impl FieldJson for Bytes {
-    fn field_json(&self) -> Value {
-        json::long_str(self)
-    }
-}
-
-impl FieldJson for FieldTable {
-    fn field_json(&self) -> Value {
-        Value::Object(json::table(self))
-    }
-}
-
-impl FieldJson for ReplyCode {
-    fn field_json(&self) -> Value {
-        Value::from(self.0)
-    }
-}
-
-/// A secret (SASL response, new secret): its length unless asked to show it.
-fn secret(value: &Bytes, show: bool) -> Value {
-    if show {
-        value.field_json()
-    } else {
-        json!(format!(
+/// A secret's stand-in: its length, and how to see it.
+fn hidden(value: FieldRef<'_>) -> Value {
+    match value {
+        FieldRef::LongStr(b) => json!(format!(
             "<{} octets hidden; --show-secrets shows them>",
-            value.len()
-        ))
+            b.len()
+        )),
+        FieldRef::ShortStr(s) => json!(format!(
+            "<{} octets hidden; --show-secrets shows them>",
+            s.len()
+        )),
+        _ => json!("<hidden; --show-secrets shows it>"),
     }
 }
 
-/// The JSON name of a field: its Rust name, except `kind`, which is the spec's `type`.
-fn json_name(rust_name: &str) -> &str {
-    match rust_name {
-        "kind" => "type",
-        other => other,
-    }
-}
-
-/// Destructures a method struct completely (so a field added to the spec is a compile error
-/// here, not a silent omission) and maps each field to JSON under its snake_case name.
-macro_rules! fields {
-    ($m:expr, $ty:path { $($f:ident),* $(,)? }) => {{
-        let $ty { $($f),* } = $m;
-        #[allow(unused_mut)]
-        let mut map = Map::new();
-        $( map.insert(json_name(stringify!($f)).to_owned(), FieldJson::field_json($f)); )*
-        map
-    }};
-}
-
-/// Every argument of a method, by name, as a JSON object (reserved fields are not part of the
-/// method structs and so not shown).
+/// Every argument of a method, by name, as a JSON object, in wire order. Reserved fields are
+/// not listed; names and values are those of [`json::field_name`] and [`json::field_ref`].
 pub fn method_fields(method: &Method, show_secrets: bool) -> Map<String, Value> {
-    use Method as M;
-    match method {
-        M::ConnectionStart(m) => fields!(
-            m,
-            connection::Start {
-                version_major,
-                version_minor,
-                server_properties,
-                mechanisms,
-                locales
-            }
-        ),
-        M::ConnectionStartOk(m) => {
-            let connection::StartOk {
-                client_properties,
-                mechanism,
-                response,
-                locale,
-            } = m;
-            let mut map = Map::new();
-            map.insert("client_properties".into(), client_properties.field_json());
-            map.insert("mechanism".into(), mechanism.field_json());
-            map.insert("response".into(), secret(response, show_secrets));
-            map.insert("locale".into(), locale.field_json());
-            map
-        }
-        M::ConnectionSecure(m) => fields!(m, connection::Secure { challenge }),
-        M::ConnectionSecureOk(m) => {
-            let connection::SecureOk { response } = m;
-            let mut map = Map::new();
-            map.insert("response".into(), secret(response, show_secrets));
-            map
-        }
-        M::ConnectionTune(m) => fields!(
-            m,
-            connection::Tune {
-                channel_max,
-                frame_max,
-                heartbeat
-            }
-        ),
-        M::ConnectionTuneOk(m) => {
-            fields!(
-                m,
-                connection::TuneOk {
-                    channel_max,
-                    frame_max,
-                    heartbeat
-                }
-            )
-        }
-        M::ConnectionOpen(m) => fields!(m, connection::Open { virtual_host }),
-        M::ConnectionClose(m) => fields!(
-            m,
-            connection::Close {
-                reply_code,
-                reply_text,
-                class_id,
-                method_id
-            }
-        ),
-        M::ConnectionBlocked(m) => fields!(m, connection::Blocked { reason }),
-        M::ConnectionUpdateSecret(m) => {
-            let connection::UpdateSecret { new_secret, reason } = m;
-            let mut map = Map::new();
-            map.insert("new_secret".into(), secret(new_secret, show_secrets));
-            map.insert("reason".into(), reason.field_json());
-            map
-        }
-        M::ChannelFlow(m) => fields!(m, channel::Flow { active }),
-        M::ChannelFlowOk(m) => fields!(m, channel::FlowOk { active }),
-        M::ChannelClose(m) => fields!(
-            m,
-            channel::Close {
-                reply_code,
-                reply_text,
-                class_id,
-                method_id
-            }
-        ),
-        M::ExchangeDeclare(m) => fields!(
-            m,
-            exchange::Declare {
-                exchange,
-                kind,
-                passive,
-                durable,
-                auto_delete,
-                internal,
-                no_wait,
-                arguments
-            }
-        ),
-        M::ExchangeDelete(m) => fields!(
-            m,
-            exchange::Delete {
-                exchange,
-                if_unused,
-                no_wait
-            }
-        ),
-        M::ExchangeBind(m) => fields!(
-            m,
-            exchange::Bind {
-                destination,
-                source,
-                routing_key,
-                no_wait,
-                arguments
-            }
-        ),
-        M::ExchangeUnbind(m) => fields!(
-            m,
-            exchange::Unbind {
-                destination,
-                source,
-                routing_key,
-                no_wait,
-                arguments
-            }
-        ),
-        M::QueueDeclare(m) => fields!(
-            m,
-            queue::Declare {
-                queue,
-                passive,
-                durable,
-                exclusive,
-                auto_delete,
-                no_wait,
-                arguments
-            }
-        ),
-        M::QueueDeclareOk(m) => fields!(
-            m,
-            queue::DeclareOk {
-                queue,
-                message_count,
-                consumer_count
-            }
-        ),
-        M::QueueBind(m) => fields!(
-            m,
-            queue::Bind {
-                queue,
-                exchange,
-                routing_key,
-                no_wait,
-                arguments
-            }
-        ),
-        M::QueueUnbind(m) => fields!(
-            m,
-            queue::Unbind {
-                queue,
-                exchange,
-                routing_key,
-                arguments
-            }
-        ),
-        M::QueuePurge(m) => fields!(m, queue::Purge { queue, no_wait }),
-        M::QueuePurgeOk(m) => fields!(m, queue::PurgeOk { message_count }),
-        M::QueueDelete(m) => fields!(
-            m,
-            queue::Delete {
-                queue,
-                if_unused,
-                if_empty,
-                no_wait
-            }
-        ),
-        M::QueueDeleteOk(m) => fields!(m, queue::DeleteOk { message_count }),
-        M::BasicQos(m) => fields!(
-            m,
-            basic::Qos {
-                prefetch_size,
-                prefetch_count,
-                global
-            }
-        ),
-        M::BasicConsume(m) => fields!(
-            m,
-            basic::Consume {
-                queue,
-                consumer_tag,
-                no_local,
-                no_ack,
-                exclusive,
-                no_wait,
-                arguments
-            }
-        ),
-        M::BasicConsumeOk(m) => fields!(m, basic::ConsumeOk { consumer_tag }),
-        M::BasicCancel(m) => fields!(
-            m,
-            basic::Cancel {
-                consumer_tag,
-                no_wait
-            }
-        ),
-        M::BasicCancelOk(m) => fields!(m, basic::CancelOk { consumer_tag }),
-        M::BasicPublish(m) => fields!(
-            m,
-            basic::Publish {
-                exchange,
-                routing_key,
-                mandatory,
-                immediate
-            }
-        ),
-        M::BasicReturn(m) => fields!(
-            m,
-            basic::Return {
-                reply_code,
-                reply_text,
-                exchange,
-                routing_key
-            }
-        ),
-        M::BasicDeliver(m) => fields!(
-            m,
-            basic::Deliver {
-                consumer_tag,
-                delivery_tag,
-                redelivered,
-                exchange,
-                routing_key
-            }
-        ),
-        M::BasicGet(m) => fields!(m, basic::Get { queue, no_ack }),
-        M::BasicGetOk(m) => fields!(
-            m,
-            basic::GetOk {
-                delivery_tag,
-                redelivered,
-                exchange,
-                routing_key,
-                message_count
-            }
-        ),
-        M::BasicAck(m) => fields!(
-            m,
-            basic::Ack {
-                delivery_tag,
-                multiple
-            }
-        ),
-        M::BasicReject(m) => fields!(
-            m,
-            basic::Reject {
-                delivery_tag,
-                requeue
-            }
-        ),
-        M::BasicRecoverAsync(m) => fields!(m, basic::RecoverAsync { requeue }),
-        M::BasicRecover(m) => fields!(m, basic::Recover { requeue }),
-        M::BasicNack(m) => fields!(
-            m,
-            basic::Nack {
-                delivery_tag,
-                multiple,
-                requeue
-            }
-        ),
-        M::ConfirmSelect(m) => fields!(m, confirm::Select { nowait }),
-        // Methods without arguments.
-        M::ConnectionOpenOk(connection::OpenOk)
-        | M::ConnectionCloseOk(connection::CloseOk)
-        | M::ConnectionUnblocked(connection::Unblocked)
-        | M::ConnectionUpdateSecretOk(connection::UpdateSecretOk)
-        | M::ChannelOpen(channel::Open)
-        | M::ChannelOpenOk(channel::OpenOk)
-        | M::ChannelCloseOk(channel::CloseOk)
-        | M::ExchangeDeclareOk(exchange::DeclareOk)
-        | M::ExchangeDeleteOk(exchange::DeleteOk)
-        | M::ExchangeBindOk(exchange::BindOk)
-        | M::ExchangeUnbindOk(exchange::UnbindOk)
-        | M::QueueBindOk(queue::BindOk)
-        | M::QueueUnbindOk(queue::UnbindOk)
-        | M::BasicQosOk(basic::QosOk)
-        | M::BasicGetEmpty(basic::GetEmpty)
-        | M::BasicRecoverOk(basic::RecoverOk)
-        | M::TxSelect(tx::Select)
-        | M::TxSelectOk(tx::SelectOk)
-        | M::TxCommit(tx::Commit)
-        | M::TxCommitOk(tx::CommitOk)
-        | M::TxRollback(tx::Rollback)
-        | M::TxRollbackOk(tx::RollbackOk)
-        | M::ConfirmSelectOk(confirm::SelectOk) => Map::new(),
-    }
+    method
+        .fields()
+        .map(|(name, value)| {
+            let secret = !show_secrets && SECRETS.contains(&(method.name(), name));
+            let value = if secret {
+                hidden(value)
+            } else {
+                json::field_ref(value)
+            };
+            (json::field_name(name).to_owned(), value)
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use amqp_wire::{BasicProperties, ContentHeader};
+    use amqp_wire::{
+        basic, channel, connection, exchange, tx, AmqpMethod, BasicProperties, ContentHeader,
+        FieldTable, ReplyCode, ShortStr,
+    };
+    use bytes::Bytes;
 
     fn encode(frames: &[Frame]) -> Vec<u8> {
         let mut out = BytesMut::new();
@@ -749,6 +417,65 @@ mod tests {
             lines[0]
         );
         assert!(lines[0].contains(r#""client_properties":{"product":"x"}"#));
+    }
+
+    #[test]
+    fn every_secret_field_exists_and_is_hidden() {
+        // Each entry of SECRETS names a real field of a real method.
+        let methods = [
+            (connection::StartOk::NAME, connection::StartOk::FIELD_NAMES),
+            (
+                connection::SecureOk::NAME,
+                connection::SecureOk::FIELD_NAMES,
+            ),
+            (
+                connection::UpdateSecret::NAME,
+                connection::UpdateSecret::FIELD_NAMES,
+            ),
+        ];
+        for (method, field) in SECRETS {
+            assert!(
+                methods
+                    .iter()
+                    .any(|(m, names)| m == method && names.contains(field)),
+                "{method}.{field}"
+            );
+        }
+        let input = encode(&[
+            Frame::Method {
+                channel: 0,
+                method: Method::ConnectionSecureOk(connection::SecureOk {
+                    response: Bytes::from_static(b"s3cret"),
+                }),
+            },
+            Frame::Method {
+                channel: 0,
+                method: Method::ConnectionUpdateSecret(connection::UpdateSecret {
+                    new_secret: Bytes::from_static(b"token-2"),
+                    reason: ShortStr::from_static("refresh"),
+                }),
+            },
+        ]);
+        let (lines, r) = run(&input, DumpOptions::default());
+        r.unwrap();
+        assert_eq!(
+            lines,
+            [
+                r#"{"frame":"method","channel":0,"method":"connection.secure-ok","fields":{"response":"<6 octets hidden; --show-secrets shows them>"}}"#,
+                r#"{"frame":"method","channel":0,"method":"connection.update-secret","fields":{"new_secret":"<7 octets hidden; --show-secrets shows them>","reason":"refresh"}}"#,
+            ]
+        );
+        let show = DumpOptions {
+            show_secrets: true,
+            ..Default::default()
+        };
+        let (lines, _) = run(&input, show);
+        assert!(lines[0].contains(r#""response":"s3cret""#), "{}", lines[0]);
+        assert!(
+            lines[1].contains(r#""new_secret":"token-2""#),
+            "{}",
+            lines[1]
+        );
     }
 
     #[test]

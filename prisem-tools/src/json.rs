@@ -15,11 +15,16 @@
 //! | table | object (keys in wire order) |
 //! | void | `null` |
 //!
+//! Method fields and message properties ([`FieldRef`]s) map the same way: bits to booleans,
+//! integers, timestamps and reply codes to numbers, short strings to strings, long strings
+//! to strings when UTF-8 and base64 otherwise, tables to objects. They are named by
+//! [`field_name`] and [`property_name`].
+//!
 //! A delivery is `{"exchange","routing_key","redelivered","delivery_tag","properties":{…},
 //! "body":"…"}`, with `"body_base64"` instead of `"body"` when the body is not UTF-8. Only the
 //! properties that are set appear, under their snake_case names (`content_type`, …, `type`).
 
-use amqp_wire::{BasicProperties, Decimal, FieldTable, FieldValue};
+use amqp_wire::{BasicProperties, Decimal, FieldRef, FieldTable, FieldValue};
 use base64::Engine as _;
 use serde_json::{Map, Number, Value};
 
@@ -91,38 +96,46 @@ pub fn long_str(bytes: &[u8]) -> Value {
     }
 }
 
-/// The set properties as a JSON object, with snake_case names; unset ones are left out.
+/// A method field's or property's value as JSON (see the module docs).
+pub fn field_ref(value: FieldRef<'_>) -> Value {
+    match value {
+        FieldRef::Bit(b) => Value::Bool(b),
+        FieldRef::Octet(v) => Value::from(v),
+        FieldRef::Short(v) => Value::from(v),
+        FieldRef::Long(v) => Value::from(v),
+        FieldRef::LongLong(v) | FieldRef::Timestamp(v) => Value::from(v),
+        FieldRef::ShortStr(s) => Value::String(s.as_str().to_owned()),
+        FieldRef::LongStr(b) => long_str(b),
+        FieldRef::Table(t) => Value::Object(table(t)),
+        FieldRef::ReplyCode(c) => Value::from(c.0),
+    }
+}
+
+/// The JSON name of a method field, from its Rust name: the same, except `kind`, which is
+/// the specification's `type`.
+pub fn field_name(rust_name: &str) -> &str {
+    match rust_name {
+        "kind" => "type",
+        other => other,
+    }
+}
+
+/// The JSON name of a content property, from its Rust name: as [`field_name`], and the last
+/// property, which RabbitMQ's definition calls `reserved`, is `cluster_id`, its name in AMQP
+/// 0-9-1.
+pub fn property_name(rust_name: &str) -> &str {
+    match rust_name {
+        "reserved" => "cluster_id",
+        other => field_name(other),
+    }
+}
+
+/// The set properties as a JSON object, in flag order, named by [`property_name`]; unset
+/// ones are left out.
 pub fn properties(p: &BasicProperties) -> Map<String, Value> {
-    let mut m = Map::new();
-    let put_str = |name: &str, v: Option<&str>, m: &mut Map<String, Value>| {
-        if let Some(v) = v {
-            m.insert(name.to_owned(), Value::String(v.to_owned()));
-        }
-    };
-    put_str("content_type", p.content_type.as_deref(), &mut m);
-    put_str("content_encoding", p.content_encoding.as_deref(), &mut m);
-    if let Some(h) = &p.headers {
-        m.insert("headers".into(), Value::Object(table(h)));
-    }
-    if let Some(v) = p.delivery_mode {
-        m.insert("delivery_mode".into(), Value::from(v));
-    }
-    if let Some(v) = p.priority {
-        m.insert("priority".into(), Value::from(v));
-    }
-    put_str("correlation_id", p.correlation_id.as_deref(), &mut m);
-    put_str("reply_to", p.reply_to.as_deref(), &mut m);
-    put_str("expiration", p.expiration.as_deref(), &mut m);
-    put_str("message_id", p.message_id.as_deref(), &mut m);
-    if let Some(v) = p.timestamp {
-        m.insert("timestamp".into(), Value::from(v));
-    }
-    put_str("type", p.kind.as_deref(), &mut m);
-    put_str("user_id", p.user_id.as_deref(), &mut m);
-    put_str("app_id", p.app_id.as_deref(), &mut m);
-    // RabbitMQ names the last property `reserved`; AMQP 0-9-1 calls it cluster-id.
-    put_str("cluster_id", p.reserved.as_deref(), &mut m);
-    m
+    p.fields()
+        .map(|(name, value)| (property_name(name).to_owned(), field_ref(value)))
+        .collect()
 }
 
 /// Puts the body into `obj` as `"body"` (UTF-8 text) or `"body_base64"`.
