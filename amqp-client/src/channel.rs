@@ -99,6 +99,10 @@ impl ChannelCore {
         properties: &BasicProperties,
         body: &[u8],
     ) -> Poll<Result<PublishConfirm>> {
+        // Publishing never waits on I/O itself, so it spends the task's scheduler budget
+        // explicitly: a tight publish loop then yields now and then, letting the driver (often
+        // queued on the same worker) write what has accumulated.
+        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
         let shared = &*self.shared;
         let mut inner = lock(&shared.inner);
         let Some(entry) = self.entry(&mut inner) else {
@@ -131,6 +135,7 @@ impl ChannelCore {
         if let Some(tag) = tag {
             lock(&self.confirms).push(tag, options.mandatory);
         }
+        coop.made_progress();
         let driver = inner.take_driver_waker();
         drop(inner);
         if let Some(w) = driver {

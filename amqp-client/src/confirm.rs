@@ -263,8 +263,10 @@ impl Future for PublishConfirm {
         let Some((channel, tag)) = &self.inner else {
             return Poll::Ready(Ok(Confirmation::NotRequested));
         };
+        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
         let r = lock(&channel.confirms).poll_tag(*tag, cx);
         if r.is_ready() {
+            coop.made_progress();
             self.inner = None;
         }
         r

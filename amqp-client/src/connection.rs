@@ -21,7 +21,7 @@ use tracing::Instrument;
 use crate::channel::{Channel, ChannelCore};
 use crate::config::ConnectionConfig;
 use crate::error::{CloseReason, Error, Initiator, Result, Scope};
-use crate::mailbox::{lock, Mailbox, Pushed};
+use crate::mailbox::{lock, Mailbox, Pushed, Receiver};
 use crate::message::{Delivery, ReturnedMessage};
 use crate::proto::{CommandError, Event, Proto, Reply, Tuning};
 
@@ -716,20 +716,22 @@ impl Connection {
                 inner.events.push(mailbox.clone());
             }
         });
-        ConnectionEvents { mailbox }
+        ConnectionEvents {
+            mailbox: Receiver::new(mailbox),
+        }
     }
 }
 
 /// A stream of [`ConnectionEvent`]s; see [`Connection::events`].
 #[derive(Debug)]
 pub struct ConnectionEvents {
-    mailbox: Arc<Mailbox<ConnectionEvent>>,
+    mailbox: Receiver<ConnectionEvent>,
 }
 
 impl Stream for ConnectionEvents {
     type Item = ConnectionEvent;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         match self.mailbox.poll_next(cx) {
             Poll::Ready(Some(Ok(e))) => Poll::Ready(Some(e)),
             Poll::Ready(_) => Poll::Ready(None),

@@ -10,7 +10,7 @@ use futures_core::Stream;
 use crate::channel::Channel;
 use crate::connection::{Then, Waiter};
 use crate::error::{Error, Result};
-use crate::mailbox::Mailbox;
+use crate::mailbox::{Mailbox, Receiver};
 use crate::message::{Delivery, ReturnedMessage};
 
 /// A consumer: a [`Stream`] of the [`Delivery`]s the broker sends it.
@@ -28,7 +28,7 @@ use crate::message::{Delivery, ReturnedMessage};
 pub struct Consumer {
     channel: Channel,
     tag: ShortStr,
-    mailbox: Arc<Mailbox<Delivery>>,
+    mailbox: Receiver<Delivery>,
     no_ack: bool,
 }
 
@@ -42,7 +42,7 @@ impl Consumer {
         Self {
             channel,
             tag,
-            mailbox,
+            mailbox: Receiver::new(mailbox),
             no_ack,
         }
     }
@@ -59,12 +59,12 @@ impl Consumer {
 
     /// How many deliveries wait in the buffer, not yet taken from the stream.
     pub fn buffered_len(&self) -> usize {
-        self.mailbox.len()
+        self.mailbox.mailbox().len()
     }
 
     /// The most deliveries buffered before the connection stops reading.
     pub fn capacity(&self) -> usize {
-        self.mailbox.capacity()
+        self.mailbox.mailbox().capacity()
     }
 
     /// Cancels the consumer (`basic.cancel`) and waits for the broker to confirm. The stream
@@ -77,20 +77,22 @@ impl Consumer {
 impl Stream for Consumer {
     type Item = Result<Delivery>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.mailbox.poll_next(cx)
     }
 }
 
 impl Drop for Consumer {
     fn drop(&mut self) {
-        if self.mailbox.is_closed() {
+        let closed = self.mailbox.mailbox().is_closed();
+        let left = self.mailbox.abandon();
+        if closed && (left.is_empty() || self.no_ack) {
             return;
         }
-        let left = self.mailbox.abandon();
         let core = self.channel_core();
         core.shared.with(|inner| {
             if !self.no_ack {
+                // Delivered to us but never seen by the application: back to the queue.
                 for d in &left {
                     let reject = basic::Reject {
                         delivery_tag: d.delivery_tag,
@@ -99,15 +101,17 @@ impl Drop for Consumer {
                     let _ = inner.proto.send(core.id(), &Method::BasicReject(reject));
                 }
             }
-            let cancel = basic::Cancel {
-                consumer_tag: self.tag.clone(),
-                no_wait: false,
-            };
-            let _ = inner.proto.call(
-                core.id(),
-                &Method::BasicCancel(cancel),
-                Waiter::detached(Then::Cancel),
-            );
+            if !closed {
+                let cancel = basic::Cancel {
+                    consumer_tag: self.tag.clone(),
+                    no_wait: false,
+                };
+                let _ = inner.proto.call(
+                    core.id(),
+                    &Method::BasicCancel(cancel),
+                    Waiter::detached(Then::Cancel),
+                );
+            }
         });
         drop(left);
     }
@@ -122,19 +126,21 @@ impl Consumer {
 /// A stream of the messages the broker returned on a channel; see [`Channel::returns`].
 #[derive(Debug)]
 pub struct Returns {
-    mailbox: Arc<Mailbox<ReturnedMessage>>,
+    mailbox: Receiver<ReturnedMessage>,
 }
 
 impl Returns {
     pub(crate) fn new(mailbox: Arc<Mailbox<ReturnedMessage>>) -> Self {
-        Self { mailbox }
+        Self {
+            mailbox: Receiver::new(mailbox),
+        }
     }
 }
 
 impl Stream for Returns {
     type Item = ReturnedMessage;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         match self.mailbox.poll_next(cx) {
             Poll::Ready(Some(Ok(m))) => Poll::Ready(Some(m)),
             Poll::Ready(Some(Err(Error::ChannelClosed(_)) | Err(_)) | None) => Poll::Ready(None),

@@ -7,7 +7,8 @@
 //! through TCP, the broker) instead of growing memory.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use crate::error::Error;
@@ -34,9 +35,18 @@ struct State<T> {
 }
 
 /// See the module documentation.
+///
+/// The reader takes items in batches: when its own buffer ([`Receiver`]) runs dry it swaps it
+/// with the shared one under the lock, so reader and driver meet on the lock once per batch
+/// rather than once per item. Items in the reader's hands still count against the capacity
+/// (`in_reader`).
 #[derive(Debug)]
 pub(crate) struct Mailbox<T> {
     state: Mutex<State<T>>,
+    /// Items the reader has taken out of `state` but not yet handed out.
+    in_reader: AtomicUsize,
+    /// The driver is parked in [`poll_space`](Self::poll_space).
+    driver_waiting: AtomicBool,
     capacity: usize,
 }
 
@@ -66,6 +76,8 @@ impl<T> Mailbox<T> {
                 end: None,
                 abandoned: false,
             }),
+            in_reader: AtomicUsize::new(0),
+            driver_waiting: AtomicBool::new(false),
             capacity: capacity.max(1),
         }
     }
@@ -75,9 +87,13 @@ impl<T> Mailbox<T> {
         self.capacity
     }
 
-    /// How many items wait to be taken.
+    fn held(&self, s: &State<T>) -> usize {
+        s.items.len() + self.in_reader.load(Ordering::SeqCst)
+    }
+
+    /// How many items wait to be handed out (in the mailbox or the reader's batch).
     pub(crate) fn len(&self) -> usize {
-        lock(&self.state).items.len()
+        self.held(&lock(&self.state))
     }
 
     /// Driver side: adds an item and wakes the reader.
@@ -97,7 +113,7 @@ impl<T> Mailbox<T> {
             return Pushed::Refused(item);
         }
         s.items.push_back(item);
-        let full = s.items.len() >= self.capacity;
+        let full = self.held(&s) >= self.capacity;
         if let Some(w) = s.reader.take() {
             wakes.push(w);
         }
@@ -108,14 +124,40 @@ impl<T> Mailbox<T> {
     /// any more); otherwise parks the driver's waker here.
     pub(crate) fn poll_space(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut s = lock(&self.state);
-        if s.abandoned || s.end.is_some() || s.items.len() <= self.capacity / 2 {
+        let drained =
+            |s: &State<T>| s.abandoned || s.end.is_some() || self.held(s) <= self.capacity / 2;
+        if drained(&s) {
             return Poll::Ready(());
         }
         match &s.driver {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => s.driver = Some(cx.waker().clone()),
         }
+        self.driver_waiting.store(true, Ordering::SeqCst);
+        // The reader may have handed items out between the check and the flag.
+        if drained(&s) {
+            self.driver_waiting.store(false, Ordering::SeqCst);
+            s.driver = None;
+            return Poll::Ready(());
+        }
         Poll::Pending
+    }
+
+    /// Reader side, after handing items out: wakes a parked driver once there is room.
+    fn release_driver(&self) {
+        if !self.driver_waiting.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut s = lock(&self.state);
+        if self.held(&s) > self.capacity / 2 {
+            return;
+        }
+        self.driver_waiting.store(false, Ordering::SeqCst);
+        let driver = s.driver.take();
+        drop(s);
+        if let Some(w) = driver {
+            w.wake();
+        }
     }
 
     /// Ends the mailbox: the reader gets what is buffered, then the error (if any), then the end.
@@ -137,42 +179,47 @@ impl<T> Mailbox<T> {
         lock(&self.state).end.is_some()
     }
 
-    /// Reader side: the next item, the end error, or the end.
-    pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Error>>> {
-        let mut s = lock(&self.state);
-        if let Some(item) = s.items.pop_front() {
-            let driver = if s.items.len() <= self.capacity / 2 {
-                s.driver.take()
-            } else {
-                None
-            };
-            drop(s);
-            if let Some(w) = driver {
-                w.wake();
+    /// Reader side: the next item, the end error, or the end. `local` is the reader's batch.
+    fn poll_next(
+        &self,
+        local: &mut VecDeque<T>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<T, Error>>> {
+        if local.is_empty() {
+            let mut s = lock(&self.state);
+            if s.items.is_empty() {
+                return match s.end.take() {
+                    Some(End::Error(e)) => {
+                        s.end = Some(End::Reported);
+                        Poll::Ready(Some(Err(e)))
+                    }
+                    Some(end) => {
+                        s.end = Some(end);
+                        Poll::Ready(None)
+                    }
+                    None => {
+                        match &s.reader {
+                            Some(w) if w.will_wake(cx.waker()) => {}
+                            _ => s.reader = Some(cx.waker().clone()),
+                        }
+                        Poll::Pending
+                    }
+                };
             }
-            return Poll::Ready(Some(Ok(item)));
+            std::mem::swap(&mut s.items, local);
+            self.in_reader.fetch_add(local.len(), Ordering::SeqCst);
         }
-        match s.end.take() {
-            Some(End::Error(e)) => {
-                s.end = Some(End::Reported);
-                Poll::Ready(Some(Err(e)))
+        match local.pop_front() {
+            Some(item) => {
+                self.in_reader.fetch_sub(1, Ordering::SeqCst);
+                self.release_driver();
+                Poll::Ready(Some(Ok(item)))
             }
-            Some(end) => {
-                s.end = Some(end);
-                Poll::Ready(None)
-            }
-            None => {
-                match &s.reader {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => s.reader = Some(cx.waker().clone()),
-                }
-                Poll::Pending
-            }
+            None => Poll::Pending,
         }
     }
 
-    /// Reader side: the reader goes away; returns what was still buffered and wakes a parked
-    /// driver.
+    /// The reader goes away: returns what was still buffered and wakes a parked driver.
     pub(crate) fn abandon(&self) -> VecDeque<T> {
         let mut s = lock(&self.state);
         s.abandoned = true;
@@ -186,11 +233,52 @@ impl<T> Mailbox<T> {
     }
 }
 
+/// The reading end of a [`Mailbox`], with its current batch.
+#[derive(Debug)]
+pub(crate) struct Receiver<T> {
+    mailbox: Arc<Mailbox<T>>,
+    local: VecDeque<T>,
+}
+
+impl<T> Receiver<T> {
+    pub(crate) fn new(mailbox: Arc<Mailbox<T>>) -> Self {
+        Self {
+            mailbox,
+            local: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn mailbox(&self) -> &Arc<Mailbox<T>> {
+        &self.mailbox
+    }
+
+    /// The next item, the end error, or the end.
+    ///
+    /// Each item spends scheduler budget, like tokio's own channels: a reader that never
+    /// waits then still yields now and then, so the driver gets to send the reader's acks.
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Error>>> {
+        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+        let r = self.mailbox.poll_next(&mut self.local, cx);
+        if r.is_ready() {
+            coop.made_progress();
+        }
+        r
+    }
+
+    /// Stops reading: everything not handed out yet, oldest first.
+    pub(crate) fn abandon(&mut self) -> VecDeque<T> {
+        let mut items = std::mem::take(&mut self.local);
+        self.mailbox
+            .in_reader
+            .fetch_sub(items.len(), Ordering::SeqCst);
+        items.extend(self.mailbox.abandon());
+        items
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
     use std::task::Wake;
 
     struct Count(AtomicUsize);
@@ -207,7 +295,8 @@ mod tests {
 
     #[test]
     fn push_reports_full_at_capacity_and_driver_resumes_at_half() {
-        let m = Mailbox::new(4);
+        let m = Arc::new(Mailbox::new(4));
+        let mut r = Receiver::new(m.clone());
         let (driver_count, driver) = waker();
         let mut dcx = Context::from_waker(&driver);
         let (_, reader) = waker();
@@ -218,49 +307,91 @@ mod tests {
         assert_eq!(m.push(3), Pushed::Stored { full: true });
         assert_eq!(m.len(), 4);
         assert!(m.poll_space(&mut dcx).is_pending());
-        assert!(matches!(m.poll_next(&mut rcx), Poll::Ready(Some(Ok(0)))));
+        assert!(matches!(r.poll_next(&mut rcx), Poll::Ready(Some(Ok(0)))));
         assert_eq!(
             driver_count.0.load(Ordering::SeqCst),
             0,
             "3 left: above half"
         );
         assert!(m.poll_space(&mut dcx).is_pending());
-        assert!(matches!(m.poll_next(&mut rcx), Poll::Ready(Some(Ok(1)))));
+        assert!(matches!(r.poll_next(&mut rcx), Poll::Ready(Some(Ok(1)))));
         assert_eq!(driver_count.0.load(Ordering::SeqCst), 1, "2 left: woken");
         assert!(m.poll_space(&mut dcx).is_ready());
     }
 
     #[test]
     fn reader_is_woken_by_push_and_sees_error_once_then_end() {
-        let m = Mailbox::new(8);
+        let m = Arc::new(Mailbox::new(8));
+        let mut r = Receiver::new(m.clone());
         let (count, w) = waker();
         let mut cx = Context::from_waker(&w);
-        assert!(m.poll_next(&mut cx).is_pending());
+        assert!(r.poll_next(&mut cx).is_pending());
         let _ = m.push("a");
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         m.close(Some(Error::ConsumerCancelled("t".into())));
-        assert!(matches!(m.poll_next(&mut cx), Poll::Ready(Some(Ok("a")))));
+        assert!(matches!(r.poll_next(&mut cx), Poll::Ready(Some(Ok("a")))));
         assert!(matches!(
-            m.poll_next(&mut cx),
+            r.poll_next(&mut cx),
             Poll::Ready(Some(Err(Error::ConsumerCancelled(_))))
         ));
-        assert!(matches!(m.poll_next(&mut cx), Poll::Ready(None)));
-        assert!(matches!(m.poll_next(&mut cx), Poll::Ready(None)));
+        assert!(matches!(r.poll_next(&mut cx), Poll::Ready(None)));
+        assert!(matches!(r.poll_next(&mut cx), Poll::Ready(None)));
         assert!(matches!(m.push("b"), Pushed::Refused("b")));
     }
 
     #[test]
     fn abandon_returns_buffered_items_and_releases_the_driver() {
-        let m = Mailbox::new(2);
+        let m = Arc::new(Mailbox::new(3));
+        let mut r = Receiver::new(m.clone());
         let _ = m.push(1);
         let _ = m.push(2);
+        let (_, rw) = waker();
+        // The reader takes a batch (both) and hands one out.
+        assert!(matches!(
+            r.poll_next(&mut Context::from_waker(&rw)),
+            Poll::Ready(Some(Ok(1)))
+        ));
+        let _ = m.push(3);
+        let _ = m.push(4);
+        assert_eq!(m.len(), 3, "one in the reader's batch, two in the mailbox");
         let (count, w) = waker();
         let mut cx = Context::from_waker(&w);
         assert!(m.poll_space(&mut cx).is_pending());
-        let left = m.abandon();
-        assert_eq!(left, VecDeque::from([1, 2]));
+        let left = r.abandon();
+        assert_eq!(left, VecDeque::from([2, 3, 4]));
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         assert!(m.poll_space(&mut cx).is_ready());
-        assert!(matches!(m.push(3), Pushed::Refused(3)));
+        assert!(matches!(m.push(5), Pushed::Refused(5)));
+    }
+
+    #[test]
+    fn items_in_the_readers_batch_count_against_capacity() {
+        let m = Arc::new(Mailbox::new(4));
+        let mut r = Receiver::new(m.clone());
+        let (_, rw) = waker();
+        let mut rcx = Context::from_waker(&rw);
+        for i in 0..3 {
+            let _ = m.push(i);
+        }
+        assert!(matches!(r.poll_next(&mut rcx), Poll::Ready(Some(Ok(0)))));
+        // Two wait in the reader's batch; two more fill the mailbox to capacity.
+        assert_eq!(m.push(3), Pushed::Stored { full: false });
+        assert_eq!(m.push(4), Pushed::Stored { full: true });
+        let (driver_count, dw) = waker();
+        let mut dcx = Context::from_waker(&dw);
+        assert!(m.poll_space(&mut dcx).is_pending());
+        // Handing out from the batch (no lock on the mailbox) releases the driver at half.
+        assert!(matches!(r.poll_next(&mut rcx), Poll::Ready(Some(Ok(1)))));
+        assert_eq!(driver_count.0.load(Ordering::SeqCst), 0);
+        assert!(matches!(r.poll_next(&mut rcx), Poll::Ready(Some(Ok(2)))));
+        assert_eq!(driver_count.0.load(Ordering::SeqCst), 1);
+        assert!(m.poll_space(&mut dcx).is_ready());
+        let rest: Vec<i32> = std::iter::from_fn(|| match r.poll_next(&mut rcx) {
+            Poll::Ready(Some(Ok(i))) => Some(i),
+            _ => None,
+        })
+        .collect();
+        assert_eq!(rest, vec![3, 4]);
+        assert_eq!(m.len(), 0);
     }
 }
