@@ -20,6 +20,7 @@ use crate::options::{
     GetOptions, NackOptions, PublishOptions, QosOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use crate::proto::Reply;
+use tracing::Instrument;
 
 /// Channel state shared by the handles, the deliveries and the confirm futures.
 #[derive(Debug)]
@@ -28,6 +29,8 @@ pub(crate) struct ChannelCore {
     pub(crate) shared: Arc<Shared>,
     pub(crate) confirms: Mutex<ConfirmTracker>,
     closed: OnceLock<Error>,
+    /// The channel's lifecycle span (`amqp_channel`, child of the connection's).
+    pub(crate) span: tracing::Span,
 }
 
 impl ChannelCore {
@@ -86,6 +89,7 @@ impl ChannelCore {
             rx,
             shared: &self.shared,
         }
+        .instrument(self.span.clone())
         .await
     }
 
@@ -210,6 +214,7 @@ impl Channel {
                 shared: shared.clone(),
                 confirms: Mutex::new(ConfirmTracker::default()),
                 closed: OnceLock::new(),
+                span: tracing::debug_span!(parent: &shared.span, "amqp_channel", channel = id),
             });
             let idx = usize::from(id);
             if inner.chans.len() <= idx {
@@ -229,12 +234,14 @@ impl Channel {
         let channel = Self {
             handle: Arc::new(ChannelHandle { core, _conn: conn }),
         };
+        let span = channel.core().span.clone();
         ReplyFuture {
             rx,
             shared: &shared,
         }
+        .instrument(span.clone())
         .await?;
-        tracing::debug!(channel = channel.id(), "channel open");
+        span.in_scope(|| tracing::debug!("channel open"));
         Ok(channel)
     }
 

@@ -233,7 +233,11 @@ impl ConfirmTracker {
 
 /// The broker's verdict on one published message: a future of [`Confirmation`].
 ///
-/// Dropping it is fine: the message stays published and the verdict is discarded.
+/// Dropping it is fine: the message stays published and the verdict is discarded. It does not
+/// keep the channel open: if every handle to the channel is dropped first, the channel closes
+/// and the future resolves to [`Error::ChannelClosed`].
+///
+/// [`Error::ChannelClosed`]: crate::Error::ChannelClosed
 #[derive(Debug)]
 pub struct PublishConfirm {
     inner: Option<(Arc<ChannelCore>, u64)>,

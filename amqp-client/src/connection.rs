@@ -291,11 +291,17 @@ impl Inner {
                 reason,
                 pending,
             } => {
-                if reason.initiator == Initiator::User {
-                    tracing::debug!(channel, "channel closed");
-                } else {
-                    tracing::info!(channel, %reason, "channel closed");
-                }
+                let span = match self.chans.get(usize::from(channel)) {
+                    Some(Some(entry)) => entry.core.span.clone(),
+                    _ => tracing::Span::none(),
+                };
+                span.in_scope(|| {
+                    if reason.initiator == Initiator::User {
+                        tracing::debug!(channel, "channel closed");
+                    } else {
+                        tracing::info!(channel, %reason, "channel closed");
+                    }
+                });
                 let error = Error::ChannelClosed(reason);
                 for w in pending {
                     w.complete(Err(error.clone()));
@@ -428,6 +434,8 @@ pub(crate) struct Shared {
     pub(crate) consumer_buffer: usize,
     pub(crate) write_buffer_limit: usize,
     pub(crate) wait_while_blocked: bool,
+    /// The connection's lifecycle span (`amqp_connection`).
+    pub(crate) span: tracing::Span,
 }
 
 /// The locked state; on unlock, wakes the tasks queued in [`Inner::wakes`].
@@ -590,6 +598,12 @@ impl Connection {
         T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let (tx, rx) = oneshot::channel();
+        let span = tracing::info_span!(
+            "amqp_connection",
+            host = %cfg.host,
+            vhost = %cfg.vhost,
+            name = cfg.connection_name.as_deref().unwrap_or(""),
+        );
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 proto: Proto::new(&cfg, Instant::now()),
@@ -605,13 +619,8 @@ impl Connection {
             consumer_buffer: cfg.consumer_buffer.max(1),
             write_buffer_limit: cfg.write_buffer_limit.max(1),
             wait_while_blocked: cfg.wait_while_blocked,
+            span: span.clone(),
         });
-        let span = tracing::info_span!(
-            "amqp_connection",
-            host = %cfg.host,
-            vhost = %cfg.vhost,
-            name = cfg.connection_name.as_deref().unwrap_or(""),
-        );
         tokio::spawn(crate::driver::run(io, shared.clone()).instrument(span));
         let server = match rx.await {
             Ok(r) => r?,
