@@ -22,7 +22,8 @@ use crate::connection::{Inner, Pause, Shared};
 const READ_CHUNK: usize = 64 * 1024;
 /// Loop turns before yielding to the scheduler even if there is more to do.
 const BUDGET: u32 = 64;
-/// How long a finished connection waits for the transport's own shutdown (TLS close_notify).
+/// How long a finished connection waits for its last bytes to be written, and then for the
+/// transport's own shutdown (TLS close_notify).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 struct Driver<T> {
@@ -36,6 +37,8 @@ struct Driver<T> {
     paused: Option<Pause>,
     sleep: Pin<Box<Sleep>>,
     sleep_at: Option<Instant>,
+    /// When the state machine finished: the last bytes get [`SHUTDOWN_GRACE`] to go out.
+    finished_at: Option<Instant>,
 }
 
 /// Runs the connection until it is closed and the last bytes are written.
@@ -55,6 +58,7 @@ where
         paused: None,
         sleep: Box::pin(tokio::time::sleep_until(far)),
         sleep_at: None,
+        finished_at: None,
     };
     poll_fn(|cx| d.poll(cx)).await;
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, d.io.shutdown()).await;
@@ -155,6 +159,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         if finished && self.wbuf.is_empty() && !self.flush {
             return Turn::Finished;
         }
+        // A peer that stopped reading does not keep a closed connection's task alive.
+        let deadline = if finished {
+            let at = *self.finished_at.get_or_insert(now + SHUTDOWN_GRACE);
+            if now >= at {
+                return Turn::Finished;
+            }
+            Some(at)
+        } else {
+            deadline
+        };
 
         // Read, unless a full consumer holds us back.
         if self.paused.is_none() && !self.read_done && !finished {
@@ -206,6 +220,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 }
                 if self.sleep.as_mut().poll(cx).is_ready() {
                     self.sleep_at = None;
+                    if finished {
+                        return Turn::Finished;
+                    }
                     let mut inner = self.shared.lock();
                     inner.proto.handle_timeout(Instant::now().max(at));
                     dispatch(&mut inner, &mut self.paused, now);

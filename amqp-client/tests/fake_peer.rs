@@ -518,3 +518,61 @@ async fn deliveries_split_over_frames_arrive_whole() {
     let d = consumer.next().await.unwrap().unwrap();
     assert_eq!(&d.body[..], &body[..]);
 }
+
+#[tokio::test]
+async fn closed_connection_lets_go_of_a_peer_that_stopped_reading() {
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let mut peer = Peer::new(server_io);
+    let client = tokio::spawn(Connection::open_with(client_io, config()));
+    peer.handshake(0, 131_072).await;
+    let conn = client.await.unwrap().unwrap();
+    let ch = channel(&conn, &mut peer).await;
+    // The peer stops reading; the client queues far more than the pipe holds.
+    let publisher = tokio::spawn(async move {
+        let body = vec![0u8; 16 * 1024];
+        for _ in 0..64 {
+            if ch
+                .basic_publish(
+                    "",
+                    "q",
+                    PublishOptions::default(),
+                    &BasicProperties::default(),
+                    &body,
+                )
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    peer.send(
+        0,
+        connection::Close {
+            reply_code: ReplyCode::CONNECTION_FORCED,
+            reply_text: ShortStr::from_static("CONNECTION_FORCED"),
+            class_id: 0,
+            method_id: 0,
+        },
+    )
+    .await;
+    let e = conn.closed().await;
+    assert_eq!(e.reply_code(), Some(ReplyCode::CONNECTION_FORCED));
+    publisher.await.unwrap();
+    // The client's close-ok cannot be written, yet its task gives up the transport: writing
+    // to the pipe eventually fails because the other end is gone.
+    let mut gone = false;
+    for _ in 0..100 {
+        if peer
+            .io
+            .write_all(&[8, 0, 0, 0, 0, 0, 0, 0xCE])
+            .await
+            .is_err()
+        {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the client still holds the transport");
+}
