@@ -455,7 +455,11 @@ impl Channel {
     /// Starts a consumer on `queue` (`basic.consume`). Deliveries arrive through the returned
     /// [`Consumer`] stream, buffered up to the connection's `consumer_buffer`.
     pub async fn basic_consume(&self, queue: &str, options: ConsumeOptions) -> Result<Consumer> {
-        let mailbox = Arc::new(Mailbox::new(self.core().shared.consumer_buffer));
+        let shared = &self.core().shared;
+        let mailbox = Arc::new(Mailbox::new(
+            shared.consumer_buffer,
+            shared.consumer_buffer_bytes,
+        ));
         let no_ack = options.no_ack;
         let method = Method::BasicConsume(basic::Consume {
             queue: short(queue)?,
@@ -584,7 +588,10 @@ impl Channel {
     /// on. Calling it again replaces the previous stream, which ends.
     pub fn returns(&self) -> Returns {
         let core = self.core();
-        let mailbox = Arc::new(Mailbox::new(core.shared.consumer_buffer));
+        let mailbox = Arc::new(Mailbox::new(
+            core.shared.consumer_buffer,
+            core.shared.consumer_buffer_bytes,
+        ));
         core.shared.with(|inner| match core.entry(inner) {
             Some(entry) => {
                 if let Some(old) = entry.returns.replace(mailbox.clone()) {

@@ -62,6 +62,9 @@ pub struct ConnectionConfig {
     /// How many deliveries each consumer buffers before the client stops reading from the
     /// socket (back-pressure on the broker instead of unbounded memory).
     pub consumer_buffer: usize,
+    /// How many octets of message bodies each consumer buffers before the client stops reading
+    /// (whichever of this and `consumer_buffer` is reached first).
+    pub consumer_buffer_bytes: usize,
     /// How many octets of outgoing frames may be queued before `basic_publish` waits for the
     /// socket to drain.
     pub write_buffer_limit: usize,
@@ -90,6 +93,7 @@ impl Default for ConnectionConfig {
             close_timeout: Duration::from_secs(10),
             tls: None,
             consumer_buffer: 1024,
+            consumer_buffer_bytes: 8 << 20,
             write_buffer_limit: 4 << 20,
             wait_while_blocked: true,
             max_message_size: 512 << 20,
@@ -218,6 +222,12 @@ impl ConnectionConfig {
     /// Sets how many deliveries each consumer buffers.
     pub fn with_consumer_buffer(mut self, deliveries: usize) -> Self {
         self.consumer_buffer = deliveries;
+        self
+    }
+
+    /// Sets how many octets of message bodies each consumer buffers.
+    pub fn with_consumer_buffer_bytes(mut self, octets: usize) -> Self {
+        self.consumer_buffer_bytes = octets;
         self
     }
 

@@ -95,6 +95,12 @@ impl Pause {
     }
 }
 
+impl crate::mailbox::Weigh for ConnectionEvent {
+    fn weight(&self) -> usize {
+        0
+    }
+}
+
 /// Something that happened to the connection as a whole.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -432,6 +438,7 @@ fn close_entry(entry: ChanEntry, error: &Error) {
 pub(crate) struct Shared {
     pub(crate) inner: Mutex<Inner>,
     pub(crate) consumer_buffer: usize,
+    pub(crate) consumer_buffer_bytes: usize,
     pub(crate) write_buffer_limit: usize,
     pub(crate) wait_while_blocked: bool,
     /// The connection's lifecycle span (`amqp_connection`).
@@ -617,6 +624,7 @@ impl Connection {
                 wakes: Vec::new(),
             }),
             consumer_buffer: cfg.consumer_buffer.max(1),
+            consumer_buffer_bytes: cfg.consumer_buffer_bytes.max(1),
             write_buffer_limit: cfg.write_buffer_limit.max(1),
             wait_while_blocked: cfg.wait_while_blocked,
             span: span.clone(),
@@ -717,7 +725,7 @@ impl Connection {
     /// A stream of connection-level events (blocked / unblocked), from now on. It ends when
     /// the connection closes.
     pub fn events(&self) -> ConnectionEvents {
-        let mailbox = Arc::new(Mailbox::new(usize::MAX));
+        let mailbox = Arc::new(Mailbox::new(usize::MAX, usize::MAX));
         self.guard.shared.with(|inner| {
             if inner.final_error.is_some() {
                 mailbox.close(None);

@@ -15,8 +15,9 @@ use crate::message::{Delivery, ReturnedMessage};
 
 /// A consumer: a [`Stream`] of the [`Delivery`]s the broker sends it.
 ///
-/// Deliveries wait in a bounded buffer (`consumer_buffer` in the connection's configuration).
-/// When it is full the connection stops reading from the socket until this consumer catches up,
+/// Deliveries wait in a bounded buffer (`consumer_buffer` deliveries and `consumer_buffer_bytes`
+/// octets of bodies in the connection's configuration, whichever comes first). When it is full
+/// the connection stops reading from the socket until this consumer catches up,
 /// so a slow consumer costs no more memory than its buffer; set a prefetch with
 /// [`Channel::basic_qos`] too, so the broker does not queue up the rest in the socket.
 ///

@@ -24,9 +24,16 @@ enum End {
     Reported,
 }
 
+/// How much of the byte budget an item uses (a message: its body).
+pub(crate) trait Weigh {
+    fn weight(&self) -> usize;
+}
+
 #[derive(Debug)]
 struct State<T> {
     items: VecDeque<T>,
+    /// Total weight of `items`.
+    weight: usize,
     reader: Option<Waker>,
     driver: Option<Waker>,
     end: Option<End>,
@@ -43,11 +50,13 @@ struct State<T> {
 #[derive(Debug)]
 pub(crate) struct Mailbox<T> {
     state: Mutex<State<T>>,
-    /// Items the reader has taken out of `state` but not yet handed out.
+    /// Items the reader has taken out of `state` but not yet handed out, and their weight.
     in_reader: AtomicUsize,
+    in_reader_weight: AtomicUsize,
     /// The driver is parked in [`poll_space`](Self::poll_space).
     driver_waiting: AtomicBool,
     capacity: usize,
+    max_weight: usize,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -66,19 +75,24 @@ pub(crate) enum Pushed<T> {
     Refused(T),
 }
 
-impl<T> Mailbox<T> {
-    pub(crate) fn new(capacity: usize) -> Self {
+impl<T: Weigh> Mailbox<T> {
+    /// A mailbox that holds at most `capacity` items and `max_weight` octets of them before
+    /// the driver pauses (a single item heavier than that still gets through).
+    pub(crate) fn new(capacity: usize, max_weight: usize) -> Self {
         Self {
             state: Mutex::new(State {
                 items: VecDeque::new(),
+                weight: 0,
                 reader: None,
                 driver: None,
                 end: None,
                 abandoned: false,
             }),
             in_reader: AtomicUsize::new(0),
+            in_reader_weight: AtomicUsize::new(0),
             driver_waiting: AtomicBool::new(false),
             capacity: capacity.max(1),
+            max_weight: max_weight.max(1),
         }
     }
 
@@ -89,6 +103,18 @@ impl<T> Mailbox<T> {
 
     fn held(&self, s: &State<T>) -> usize {
         s.items.len() + self.in_reader.load(Ordering::SeqCst)
+    }
+
+    fn held_weight(&self, s: &State<T>) -> usize {
+        s.weight + self.in_reader_weight.load(Ordering::SeqCst)
+    }
+
+    fn is_full(&self, s: &State<T>) -> bool {
+        self.held(s) >= self.capacity || self.held_weight(s) >= self.max_weight
+    }
+
+    fn has_room(&self, s: &State<T>) -> bool {
+        self.held(s) <= self.capacity / 2 && self.held_weight(s) <= self.max_weight / 2
     }
 
     /// How many items wait to be handed out (in the mailbox or the reader's batch).
@@ -112,8 +138,9 @@ impl<T> Mailbox<T> {
         if s.abandoned || s.end.is_some() {
             return Pushed::Refused(item);
         }
+        s.weight += item.weight();
         s.items.push_back(item);
-        let full = self.held(&s) >= self.capacity;
+        let full = self.is_full(&s);
         if let Some(w) = s.reader.take() {
             wakes.push(w);
         }
@@ -124,8 +151,7 @@ impl<T> Mailbox<T> {
     /// any more); otherwise parks the driver's waker here.
     pub(crate) fn poll_space(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut s = lock(&self.state);
-        let drained =
-            |s: &State<T>| s.abandoned || s.end.is_some() || self.held(s) <= self.capacity / 2;
+        let drained = |s: &State<T>| s.abandoned || s.end.is_some() || self.has_room(s);
         if drained(&s) {
             return Poll::Ready(());
         }
@@ -149,7 +175,7 @@ impl<T> Mailbox<T> {
             return;
         }
         let mut s = lock(&self.state);
-        if self.held(&s) > self.capacity / 2 {
+        if !self.has_room(&s) {
             return;
         }
         self.driver_waiting.store(false, Ordering::SeqCst);
@@ -208,10 +234,14 @@ impl<T> Mailbox<T> {
             }
             std::mem::swap(&mut s.items, local);
             self.in_reader.fetch_add(local.len(), Ordering::SeqCst);
+            self.in_reader_weight
+                .fetch_add(std::mem::take(&mut s.weight), Ordering::SeqCst);
         }
         match local.pop_front() {
             Some(item) => {
                 self.in_reader.fetch_sub(1, Ordering::SeqCst);
+                self.in_reader_weight
+                    .fetch_sub(item.weight(), Ordering::SeqCst);
                 self.release_driver();
                 Poll::Ready(Some(Ok(item)))
             }
@@ -223,6 +253,7 @@ impl<T> Mailbox<T> {
     pub(crate) fn abandon(&self) -> VecDeque<T> {
         let mut s = lock(&self.state);
         s.abandoned = true;
+        s.weight = 0;
         let items = std::mem::take(&mut s.items);
         let driver = s.driver.take();
         drop(s);
@@ -240,7 +271,7 @@ pub(crate) struct Receiver<T> {
     local: VecDeque<T>,
 }
 
-impl<T> Receiver<T> {
+impl<T: Weigh> Receiver<T> {
     pub(crate) fn new(mailbox: Arc<Mailbox<T>>) -> Self {
         Self {
             mailbox,
@@ -271,6 +302,10 @@ impl<T> Receiver<T> {
         self.mailbox
             .in_reader
             .fetch_sub(items.len(), Ordering::SeqCst);
+        let weight: usize = items.iter().map(Weigh::weight).sum();
+        self.mailbox
+            .in_reader_weight
+            .fetch_sub(weight, Ordering::SeqCst);
         items.extend(self.mailbox.abandon());
         items
     }
@@ -288,6 +323,18 @@ mod tests {
         }
     }
 
+    impl Weigh for i32 {
+        fn weight(&self) -> usize {
+            0
+        }
+    }
+
+    impl Weigh for &str {
+        fn weight(&self) -> usize {
+            self.len()
+        }
+    }
+
     fn waker() -> (Arc<Count>, Waker) {
         let c = Arc::new(Count(AtomicUsize::new(0)));
         (c.clone(), Waker::from(c))
@@ -295,7 +342,7 @@ mod tests {
 
     #[test]
     fn push_reports_full_at_capacity_and_driver_resumes_at_half() {
-        let m = Arc::new(Mailbox::new(4));
+        let m = Arc::new(Mailbox::new(4, usize::MAX));
         let mut r = Receiver::new(m.clone());
         let (driver_count, driver) = waker();
         let mut dcx = Context::from_waker(&driver);
@@ -321,7 +368,7 @@ mod tests {
 
     #[test]
     fn reader_is_woken_by_push_and_sees_error_once_then_end() {
-        let m = Arc::new(Mailbox::new(8));
+        let m = Arc::new(Mailbox::new(8, usize::MAX));
         let mut r = Receiver::new(m.clone());
         let (count, w) = waker();
         let mut cx = Context::from_waker(&w);
@@ -341,7 +388,7 @@ mod tests {
 
     #[test]
     fn abandon_returns_buffered_items_and_releases_the_driver() {
-        let m = Arc::new(Mailbox::new(3));
+        let m = Arc::new(Mailbox::new(3, usize::MAX));
         let mut r = Receiver::new(m.clone());
         let _ = m.push(1);
         let _ = m.push(2);
@@ -366,7 +413,7 @@ mod tests {
 
     #[test]
     fn items_in_the_readers_batch_count_against_capacity() {
-        let m = Arc::new(Mailbox::new(4));
+        let m = Arc::new(Mailbox::new(4, usize::MAX));
         let mut r = Receiver::new(m.clone());
         let (_, rw) = waker();
         let mut rcx = Context::from_waker(&rw);
@@ -393,5 +440,36 @@ mod tests {
         .collect();
         assert_eq!(rest, vec![3, 4]);
         assert_eq!(m.len(), 0);
+    }
+
+    #[test]
+    fn weight_bounds_the_mailbox_too() {
+        let m = Arc::new(Mailbox::new(100, 10));
+        let mut r = Receiver::new(m.clone());
+        assert_eq!(m.push("aaaa"), Pushed::Stored { full: false });
+        assert_eq!(m.push("bbbbbb"), Pushed::Stored { full: true });
+        let (driver_count, dw) = waker();
+        let mut dcx = Context::from_waker(&dw);
+        assert!(m.poll_space(&mut dcx).is_pending());
+        let (_, rw) = waker();
+        let mut rcx = Context::from_waker(&rw);
+        assert!(matches!(
+            r.poll_next(&mut rcx),
+            Poll::Ready(Some(Ok("aaaa")))
+        ));
+        assert_eq!(
+            driver_count.0.load(Ordering::SeqCst),
+            0,
+            "6 of 10 octets held"
+        );
+        assert!(matches!(
+            r.poll_next(&mut rcx),
+            Poll::Ready(Some(Ok("bbbbbb")))
+        ));
+        assert_eq!(driver_count.0.load(Ordering::SeqCst), 1);
+        // One item heavier than the whole budget still goes through.
+        assert_eq!(m.push("x".repeat(50).leak()), Pushed::Stored { full: true });
+        assert!(matches!(r.poll_next(&mut rcx), Poll::Ready(Some(Ok(_)))));
+        assert!(m.poll_space(&mut dcx).is_ready());
     }
 }

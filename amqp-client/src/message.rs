@@ -92,6 +92,18 @@ impl Delivery {
     }
 }
 
+impl crate::mailbox::Weigh for Delivery {
+    fn weight(&self) -> usize {
+        self.body.len()
+    }
+}
+
+impl crate::mailbox::Weigh for ReturnedMessage {
+    fn weight(&self) -> usize {
+        self.body.len()
+    }
+}
+
 impl fmt::Debug for Delivery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Delivery")

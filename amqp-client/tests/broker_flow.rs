@@ -233,6 +233,48 @@ async fn slow_consumer_bounds_client_memory() {
 }
 
 #[tokio::test]
+async fn consumer_buffer_is_bounded_in_bytes_too() {
+    let conn = Connection::connect_with(config().with_consumer_buffer_bytes(64 * 1024))
+        .await
+        .unwrap();
+    let ch = conn.open_channel().await.unwrap();
+    ch.confirm_select().await.unwrap();
+    let q = queue(&ch, "q-bytes").await;
+    let body = vec![7u8; 16 * 1024];
+    for _ in 0..200 {
+        ch.basic_publish("", &q, PublishOptions::default(), &props(), &body)
+            .await
+            .unwrap();
+    }
+    assert!(ch.wait_for_confirms().await.unwrap());
+    let consumer_ch = conn.open_channel().await.unwrap();
+    let mut consumer = consumer_ch
+        .basic_consume(&q, ConsumeOptions::default())
+        .await
+        .unwrap();
+    eventually("buffer filled", || {
+        let n = consumer.buffered_len();
+        async move { n >= 4 }
+    })
+    .await;
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+        assert!(
+            consumer.buffered_len() <= 4,
+            "{} buffered",
+            consumer.buffered_len()
+        );
+    }
+    for _ in 0..200 {
+        let d = consumer.next().await.unwrap().unwrap();
+        assert_eq!(d.body.len(), body.len());
+        d.ack().unwrap();
+    }
+    delete_queue(&conn, &q).await;
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn dropped_consumer_hands_buffered_messages_back() {
     let conn = Connection::connect_with(config().with_consumer_buffer(8))
         .await
