@@ -18,7 +18,7 @@ use crate::exit::Failure;
 /// Options that say which broker to talk to and how to log in.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ConnOpts {
-    /// The RabbitMQ URI: amqp[s]://user:password@host:port/vhost?heartbeat=10&…
+    /// The RabbitMQ URI: amqp://user:password@host:port/vhost?heartbeat=10&… (amqps:// for TLS)
     /// (the vhost `/` is written %2f). The options below replace parts of it.
     #[arg(
         short = 'u',
@@ -82,7 +82,7 @@ pub struct ConnOpts {
     )]
     pub heartbeat: Option<u16>,
 
-    /// Connection name shown by the broker's management tools [default: `amqp <command>`].
+    /// Connection name shown by the broker's management tools (default: "amqp COMMAND").
     #[arg(long, global = true, value_name = "NAME", help_heading = "Connection")]
     pub connection_name: Option<String>,
 

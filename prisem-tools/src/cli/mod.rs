@@ -311,7 +311,7 @@ pub struct DeclareExchangeArgs {
     /// Only check that it exists (exit status 2 if not).
     #[arg(long)]
     pub passive: bool,
-    /// An exchange argument, repeatable: KEY[:TYPE]=VALUE, e.g. --arg alternate-exchange=ae.
+    /// An exchange argument, repeatable: KEY=VALUE or KEY:TYPE=VALUE, e.g. --arg alternate-exchange=ae.
     #[arg(long = "arg", value_name = "KEY[:TYPE]=VALUE")]
     pub args: Vec<String>,
 }
