@@ -49,11 +49,11 @@
 //!
 //! # Errors
 //!
-//! A failed handshake is an [`Error::Io`](crate::Error::Io) whose inner error is a
+//! A failed handshake is an [`crate::Error::Io`] whose inner error is a
 //! [`TlsError`] (find it with [`TlsError::from_error`]); its [`TlsErrorKind`] says what
 //! failed: unknown CA, self-signed or expired certificate, wrong host name, a server that does
 //! not speak TLS, … Nothing AMQP has been sent by then. Files that cannot be read or hold no
-//! usable PEM item are [`Error::Config`](crate::Error::Config), reported before connecting.
+//! usable PEM item are [`crate::Error::Config`], reported before connecting.
 
 use core::fmt;
 use std::io;
@@ -228,7 +228,7 @@ pub enum TlsErrorKind {
 
 /// A failed TLS handshake: what failed, with which server, and rustls' own account of it.
 ///
-/// It travels as the inner error of [`Error::Io`](crate::Error::Io); see
+/// It travels as the inner error of [`crate::Error::Io`]; see
 /// [`TlsError::from_error`].
 #[derive(Debug, Clone)]
 pub struct TlsError {
