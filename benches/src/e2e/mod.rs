@@ -369,6 +369,7 @@ async fn drive(cli: &Cli) -> Result<(), BoxError> {
         ))
     })?;
     let started = Instant::now();
+    let load_start = loadavg();
     let mut results = Vec::new();
     for &scenario in &cli.scenarios {
         let (count, size) = shape(cli, scenario);
@@ -387,8 +388,6 @@ async fn drive(cli: &Cli) -> Result<(), BoxError> {
             }
         }
     }
-    helper.close().await?;
-
     let settings = report::Settings {
         count: cli.count,
         rpc_count: cli.rpc_count,
@@ -401,7 +400,11 @@ async fn drive(cli: &Cli) -> Result<(), BoxError> {
         clients: cli.clients.clone(),
         scenarios: cli.scenarios.clone(),
         wall: started.elapsed(),
+        broker: helper.broker(),
+        cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load: (load_start, loadavg()),
     };
+    helper.close().await?;
     let summaries = report::summarize(&results, &cli.scenarios, &cli.clients);
     println!("{}", report::render_text(&settings, &summaries));
     let md = report::render_markdown(&settings, &summaries);
@@ -417,6 +420,17 @@ async fn drive(cli: &Cli) -> Result<(), BoxError> {
         std::fs::write(path, serde_json::to_string_pretty(&results)?)?;
     }
     Ok(())
+}
+
+/// The one-minute load average, when the system tells it: other work on the machine skews
+/// a benchmark, so the report says how busy it was.
+fn loadavg() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The URL without its password, for messages.

@@ -20,6 +20,12 @@ pub(crate) struct Settings {
     pub(crate) clients: Vec<ClientKind>,
     pub(crate) scenarios: Vec<Scenario>,
     pub(crate) wall: Duration,
+    /// Product and version the broker announced.
+    pub(crate) broker: String,
+    /// CPUs available to this process.
+    pub(crate) cpus: usize,
+    /// One-minute load average before and after the runs.
+    pub(crate) load: (Option<f64>, Option<f64>),
 }
 
 /// One (scenario, client) row: its runs over all rounds, reduced.
@@ -202,10 +208,11 @@ fn failures(summaries: &[Summary]) -> Vec<String> {
 fn settings_line(s: &Settings) -> String {
     let clients: Vec<&str> = s.clients.iter().map(|c| c.name()).collect();
     let scenarios: Vec<&str> = s.scenarios.iter().map(|c| c.name()).collect();
+    let load = |l: Option<f64>| l.map_or_else(|| "?".to_string(), |l| format!("{l:.1}"));
     format!(
         "N={} (rpc {}), size {} B, {} round(s) alternating {}, scenarios {}, prefetch {}, \
          ack every {} (multiple), memory {} MiB of 1 MiB messages with a {} ms pause; \
-         {:.0} s in all",
+         {:.0} s in all.\nBroker {}; {} CPUs, load average {} before and {} after.",
         s.count,
         s.rpc_count,
         s.size,
@@ -216,7 +223,11 @@ fn settings_line(s: &Settings) -> String {
         s.ack_every,
         s.memory_mib,
         s.memory_sleep_ms,
-        s.wall.as_secs_f64()
+        s.wall.as_secs_f64(),
+        s.broker,
+        s.cpus,
+        load(s.load.0),
+        load(s.load.1),
     )
 }
 
@@ -240,11 +251,11 @@ pub(crate) fn render_text(settings: &Settings, summaries: &[Summary]) -> String 
 /// The Markdown copy: heading, settings, table, how it was measured, failures.
 pub(crate) fn render_markdown(settings: &Settings, summaries: &[Summary]) -> String {
     let mut out = String::from("# End-to-end client benchmark\n\n");
-    let _ = writeln!(out, "{}\n", settings_line(settings));
+    let _ = writeln!(out, "{}\n", settings_line(settings).replace('\n', "\n\n"));
     out.push_str(&table(summaries).render_markdown());
     out.push_str(
         "\n- Each (scenario, round, client) ran in its own process; msgs/s, CPU and p50/p99 \
-         are medians over rounds, peak RSS is the largest `ru_maxrss` of the worker process.\n\
+         are medians over rounds, peak RSS is the largest high-water mark (`VmHWM`) of the worker process.\n\
          - CPU µs/msg is user+sys time of the whole worker process (`getrusage(RUSAGE_SELF)`) \
          over the measured interval, divided by the messages (calls) it got through.\n\
          - publish: until a passive `queue.declare` reports N ready; confirm: until every \
@@ -386,6 +397,9 @@ mod tests {
             clients: vec![ClientKind::Ours, ClientKind::Lapin],
             scenarios: vec![Scenario::Rpc],
             wall: Duration::from_secs(2),
+            broker: "RabbitMQ 4.0.0".into(),
+            cpus: 2,
+            load: (Some(0.5), None),
         };
         let text = render_text(&settings, &rows);
         let ours_line = text
@@ -400,6 +414,7 @@ mod tests {
         }
         let md = render_markdown(&settings, &rows);
         assert!(md.starts_with("# End-to-end client benchmark\n"));
+        assert!(md.contains("Broker RabbitMQ 4.0.0; 2 CPUs, load average 0.5 before and ? after."));
         assert!(md.contains("| rpc | 100 B | 1 000 | lapin | 1 000 | 1 000–1 000 | 500 | 2.0 | 1000 | 2000 | 0.50× | 1/1 |"));
         assert!(!md.contains("Failed runs"));
         assert_eq!(size_label(1 << 20), "1 MiB");

@@ -1,4 +1,4 @@
-//! Wall time, CPU time and peak memory of this process, from `getrusage(RUSAGE_SELF)`.
+//! Wall time and CPU time of this process from `getrusage(RUSAGE_SELF)`, and its peak memory.
 //!
 //! `RUSAGE_SELF` sums every thread of the process (runtime workers, a library's own I/O
 //! thread), so a client's background work counts as its cost.
@@ -20,10 +20,33 @@ fn cpu_now() -> io::Result<(Duration, Duration)> {
     Ok((to_duration(u.user_time()), to_duration(u.system_time())))
 }
 
-/// Peak resident set size of this process so far, in KiB (`ru_maxrss` on Linux).
+/// Peak resident set size of this process so far, in KiB.
+///
+/// Read from `VmHWM` in `/proc/self/status`, the high-water mark of this process's own
+/// address space. `ru_maxrss` is not used where `/proc` is there: Linux carries the
+/// high-water mark of the address space a process replaced at `execve` into it, so a worker
+/// spawned by a large parent would report the parent's size.
 pub(crate) fn max_rss_kib() -> io::Result<u64> {
-    let u = getrusage(UsageWho::RUSAGE_SELF).map_err(io::Error::from)?;
-    Ok(u64::try_from(u.max_rss()).unwrap_or(0))
+    match std::fs::read_to_string("/proc/self/status") {
+        Ok(status) => vm_hwm_kib(&status).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "no VmHWM in /proc/self/status")
+        }),
+        Err(_) => {
+            let u = getrusage(UsageWho::RUSAGE_SELF).map_err(io::Error::from)?;
+            Ok(u64::try_from(u.max_rss()).unwrap_or(0))
+        }
+    }
+}
+
+/// The `VmHWM:   1234 kB` line of a `/proc/<pid>/status` text, in KiB.
+fn vm_hwm_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let mut parts = line.split_whitespace().skip(1);
+    let value: u64 = parts.next()?.parse().ok()?;
+    match parts.next() {
+        Some("kB") | None => Some(value),
+        Some(_) => None,
+    }
 }
 
 /// What one measured interval cost.
@@ -71,6 +94,15 @@ impl Meter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_vm_hwm() {
+        let status = "Name:\te2e\nVmPeak:\t  20000 kB\nVmHWM:\t   12345 kB\nVmRSS:\t 100 kB\n";
+        assert_eq!(vm_hwm_kib(status), Some(12345));
+        assert_eq!(vm_hwm_kib("VmRSS:\t 100 kB\n"), None);
+        assert_eq!(vm_hwm_kib("VmHWM:\t 1 MB\n"), None);
+        assert_eq!(vm_hwm_kib("VmHWM:\t x kB\n"), None);
+    }
 
     #[test]
     fn busy_loop_costs_user_time_and_rss_is_reported() {

@@ -312,6 +312,12 @@ impl Helper {
         Ok(Self { conn, channel })
     }
 
+    /// The broker's product and version, as it announced them.
+    pub(crate) fn broker(&self) -> String {
+        let p = self.conn.server_properties();
+        format!("{} {}", p.product(), p.version())
+    }
+
     /// Declares a plain classic queue (not durable, not exclusive: the worker process uses it).
     pub(crate) async fn declare(&self, queue: &str) -> Result<(), BoxError> {
         self.channel
