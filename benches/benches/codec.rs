@@ -322,7 +322,7 @@ fn our_decode_all(src: &mut BytesMut) -> usize {
     let mut decoder = FrameDecoder::new(FRAME_MAX);
     let mut n = 0;
     while let Some(frame) = decoder.decode(src).unwrap() {
-        black_box(frame);
+        black_box(&frame);
         n += 1;
     }
     n
@@ -333,7 +333,7 @@ fn their_decode_all(mut src: &[u8]) -> usize {
     let mut n = 0;
     while !src.is_empty() {
         let (rest, frame) = parse_frame(src).unwrap();
-        black_box(frame);
+        black_box(&frame);
         src = rest;
         n += 1;
     }
