@@ -660,6 +660,11 @@ impl Channel {
     }
 
     /// Closes the channel gracefully and waits for the broker's `close-ok`.
+    ///
+    /// `Ok` means the broker accepted this close. If the broker closed the channel itself
+    /// (a soft error such as `NOT_FOUND`), before or at the same moment as this call, the
+    /// channel ends with the broker's reason and this returns it as
+    /// [`Error::ChannelClosed`] with [`Initiator::Server`].
     pub async fn close(&self) -> Result<()> {
         self.close_with(ReplyCode::REPLY_SUCCESS, "closed by the application")
             .await

@@ -651,6 +651,9 @@ impl Connection {
 
     /// Closes the connection gracefully (reply code 200) and waits for the broker's
     /// `close-ok`. Every channel closes with it.
+    ///
+    /// If the broker closed the connection itself, before or at the same moment as this call,
+    /// this returns the broker's reason as [`Error::ConnectionClosed`].
     pub async fn close(&self) -> Result<()> {
         self.close_with(ReplyCode::REPLY_SUCCESS, "closed by the application")
             .await

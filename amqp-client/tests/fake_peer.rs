@@ -358,6 +358,85 @@ async fn server_close_fails_everything_and_is_answered() {
 }
 
 #[tokio::test]
+async fn crossing_channel_closes_leave_the_connection_open() {
+    let (conn, mut peer) = pair(0, 131_072).await;
+    let ch = channel(&conn, &mut peer).await;
+    let closing = tokio::spawn({
+        let ch = ch.clone();
+        async move { ch.close().await }
+    });
+    let (id, m) = peer.method().await;
+    assert!(matches!(m, Method::ChannelClose(_)), "{m:?}");
+    // The server closed the channel before it read ours: its close crosses ours.
+    peer.send(
+        id,
+        channel::Close {
+            reply_code: ReplyCode::NOT_FOUND,
+            reply_text: ShortStr::from_static("NOT_FOUND - no queue 'q'"),
+            class_id: 50,
+            method_id: 10,
+        },
+    )
+    .await;
+    let (ch_id, m) = peer.method().await;
+    assert_eq!(ch_id, id);
+    assert!(matches!(m, Method::ChannelCloseOk(_)), "{m:?}");
+    peer.send(id, channel::CloseOk {}).await;
+    let e = closing.await.unwrap().unwrap_err();
+    let r = e.close_reason().unwrap_or_else(|| panic!("{e}"));
+    assert_eq!(r.code, ReplyCode::NOT_FOUND, "{e}");
+    assert_eq!(r.initiator, Initiator::Server, "{e}");
+    assert_eq!(r.scope, Scope::Channel, "{e}");
+    // The connection survived: the next thing the server sees is a channel.open, and it works.
+    let other = channel(&conn, &mut peer).await;
+    assert!(conn.is_open());
+    let purge = tokio::spawn({
+        let other = other.clone();
+        async move { other.queue_purge("q").await }
+    });
+    let (pid, m) = peer.method().await;
+    assert!(matches!(m, Method::QueuePurge(_)), "{m:?}");
+    peer.send(pid, queue::PurgeOk { message_count: 3 }).await;
+    assert_eq!(purge.await.unwrap().unwrap(), 3);
+}
+
+#[tokio::test]
+async fn crossing_connection_closes_end_with_the_servers_reason() {
+    let (conn, mut peer) = pair(0, 131_072).await;
+    let closing = tokio::spawn({
+        let conn = conn.clone();
+        async move { conn.close().await }
+    });
+    let (_, m) = peer.method().await;
+    assert!(matches!(m, Method::ConnectionClose(_)), "{m:?}");
+    peer.send(
+        0,
+        connection::Close {
+            reply_code: ReplyCode::CONNECTION_FORCED,
+            reply_text: ShortStr::from_static("CONNECTION_FORCED - shutdown"),
+            class_id: 0,
+            method_id: 0,
+        },
+    )
+    .await;
+    let (_, m) = peer.method().await;
+    assert!(matches!(m, Method::ConnectionCloseOk(_)), "{m:?}");
+    // The server's close-ok for ours may find the client already gone; that is fine.
+    let mut out = BytesMut::new();
+    Frame::Method {
+        channel: 0,
+        method: connection::CloseOk {}.into(),
+    }
+    .encode(&mut out)
+    .unwrap();
+    let _ = peer.io.write_all(&out).await;
+    let e = closing.await.unwrap().unwrap_err();
+    let r = e.close_reason().unwrap_or_else(|| panic!("{e}"));
+    assert_eq!(r.code, ReplyCode::CONNECTION_FORCED, "{e}");
+    assert_eq!(r.initiator, Initiator::Server, "{e}");
+}
+
+#[tokio::test]
 async fn blocked_connection_holds_publishes_until_unblocked() {
     let (conn, mut peer) = pair(0, 131_072).await;
     let ch = channel(&conn, &mut peer).await;

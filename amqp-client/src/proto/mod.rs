@@ -147,6 +147,9 @@ enum ChanPhase {
     Open,
     /// channel.close sent; everything but close/close-ok is discarded.
     Closing,
+    /// Both sides sent channel.close: the server's was answered and the channel reported
+    /// closed with its reason; the number stays taken until the close-ok for ours arrives.
+    AwaitCloseOk,
 }
 
 /// (class id, method id) pairs that answer a request.
@@ -578,7 +581,7 @@ impl<T> Proto<T> {
     fn open_chan(&mut self, channel: u16) -> Result<&mut Chan<T>, CommandError> {
         self.check_open()?;
         match self.channels.get_mut(usize::from(channel)) {
-            Some(Some(c)) if c.phase != ChanPhase::Closing => Ok(c),
+            Some(Some(c)) if matches!(c.phase, ChanPhase::Opening | ChanPhase::Open) => Ok(c),
             _ => Err(CommandError::ChannelNotOpen),
         }
     }
@@ -692,6 +695,9 @@ impl<T> Proto<T> {
         let Some(Some(chan)) = self.channels.get_mut(usize::from(channel)) else {
             return Err(CommandError::ChannelNotOpen);
         };
+        if chan.phase == ChanPhase::AwaitCloseOk {
+            return Err(CommandError::ChannelNotOpen);
+        }
         chan.rpcs
             .push_back((expect_for(channel::CLASS_ID, 40), token));
         if chan.phase != ChanPhase::Closing {
@@ -775,11 +781,23 @@ impl<T> Proto<T> {
                     initiator: Initiator::Server,
                     scope: Scope::Connection,
                 };
-                // With authentication_failure_close a refused login arrives here as
-                // ACCESS_REFUSED; the AMQP reason is kept as it is, since it names the cause.
-                let error = Error::ConnectionClosed(Arc::new(reason));
+                let error = if self.phase == Phase::AwaitTune
+                    && close.reply_code == ReplyCode::ACCESS_REFUSED
+                {
+                    // With authentication_failure_close a refused login arrives here, in
+                    // answer to start-ok. (A 403 after tune refuses the virtual host and keeps
+                    // its close reason.)
+                    Error::Authentication(refused_login_text(&reason.text))
+                } else {
+                    Error::ConnectionClosed(Arc::new(reason))
+                };
                 if self.phase == Phase::Closing {
-                    // Both sides closed at once: ours is answered by theirs.
+                    // Both sides closed at once: ours is answered by theirs. Unless a
+                    // failure was already reported, the connection ends with the server's
+                    // reason (so the application's close() returns it).
+                    if !self.closed_reported {
+                        self.error = Some(error);
+                    }
                     self.finish_close();
                 } else {
                     self.phase = Phase::Closed;
@@ -916,21 +934,42 @@ impl<T> Proto<T> {
             let text = format!("{} on channel {id}, which is not open", method.name());
             return self.violation(ReplyCode::CHANNEL_ERROR, text, &method);
         };
-        if chan.phase == ChanPhase::Closing {
-            match method {
-                Method::ChannelCloseOk(_) => self.channel_closed_by_us(id),
-                Method::ChannelClose(_) => {
-                    encode::method(
-                        &mut self.out,
-                        id,
-                        &Method::ChannelCloseOk(channel::CloseOk {}),
-                    );
-                    self.channel_closed_by_us(id);
+        match chan.phase {
+            ChanPhase::Closing => {
+                match method {
+                    Method::ChannelCloseOk(_) => self.channel_closed_by_us(id),
+                    Method::ChannelClose(close) => {
+                        // The closes crossed. Theirs is answered and its reason is the
+                        // channel's (our close request fails with it too); ours is still
+                        // owed a close-ok, so the number stays taken until it comes.
+                        encode::method(
+                            &mut self.out,
+                            id,
+                            &Method::ChannelCloseOk(channel::CloseOk {}),
+                        );
+                        let pending = chan.drain_tokens();
+                        chan.phase = ChanPhase::AwaitCloseOk;
+                        self.events.push_back(Event::ChannelClosed {
+                            channel: id,
+                            reason: server_channel_reason(&close),
+                            pending,
+                        });
+                    }
+                    // Spec: after sending channel.close, discard everything but
+                    // close/close-ok.
+                    _ => {}
                 }
-                // Spec: after sending channel.close, discard everything but close/close-ok.
-                _ => {}
+                return;
             }
-            return;
+            ChanPhase::AwaitCloseOk => {
+                if let Method::ChannelCloseOk(_) = method {
+                    if let Some(slot) = self.channels.get_mut(usize::from(id)) {
+                        *slot = None;
+                    }
+                }
+                return;
+            }
+            ChanPhase::Opening | ChanPhase::Open => {}
         }
         if chan.content.is_some() {
             let text = format!(
@@ -994,14 +1033,7 @@ impl<T> Proto<T> {
                     id,
                     &Method::ChannelCloseOk(channel::CloseOk {}),
                 );
-                let reason = Arc::new(CloseReason {
-                    code: close.reply_code,
-                    text: close.reply_text.as_str().to_owned(),
-                    class_id: close.class_id,
-                    method_id: close.method_id,
-                    initiator: Initiator::Server,
-                    scope: Scope::Channel,
-                });
+                let reason = server_channel_reason(&close);
                 self.remove_channel(id, reason);
             }
             reply => {
@@ -1070,7 +1102,7 @@ impl<T> Proto<T> {
             let text = format!("content header on channel {id}, which is not open");
             return self.violation_ids(ReplyCode::CHANNEL_ERROR, text, 0, 0);
         };
-        if chan.phase == ChanPhase::Closing {
+        if matches!(chan.phase, ChanPhase::Closing | ChanPhase::AwaitCloseOk) {
             return;
         }
         match &mut chan.content {
@@ -1102,7 +1134,7 @@ impl<T> Proto<T> {
             let text = format!("content body on channel {id}, which is not open");
             return self.violation_ids(ReplyCode::CHANNEL_ERROR, text, 0, 0);
         };
-        if chan.phase == ChanPhase::Closing {
+        if matches!(chan.phase, ChanPhase::Closing | ChanPhase::AwaitCloseOk) {
             return;
         }
         let Some(Assembly {
@@ -1352,6 +1384,18 @@ pub(crate) fn expect_for(class_id: u16, method_id: u16) -> Expect {
     }
 }
 
+/// The reason carried by the server's `channel.close`.
+fn server_channel_reason(close: &channel::Close) -> Arc<CloseReason> {
+    Arc::new(CloseReason {
+        code: close.reply_code,
+        text: close.reply_text.as_str().to_owned(),
+        class_id: close.class_id,
+        method_id: close.method_id,
+        initiator: Initiator::Server,
+        scope: Scope::Channel,
+    })
+}
+
 fn library_close(code: ReplyCode, text: String, class_id: u16, method_id: u16) -> Error {
     Error::ConnectionClosed(Arc::new(CloseReason {
         code,
@@ -1361,6 +1405,16 @@ fn library_close(code: ReplyCode, text: String, class_id: u16, method_id: u16) -
         initiator: Initiator::Library,
         scope: Scope::Connection,
     }))
+}
+
+/// The message of [`Error::Authentication`] for a login refused with `ACCESS_REFUSED`: the
+/// server's reply text, naming the code if the text does not.
+fn refused_login_text(text: &str) -> String {
+    if text.contains("ACCESS_REFUSED") {
+        text.to_owned()
+    } else {
+        format!("ACCESS_REFUSED - {text}")
+    }
 }
 
 /// A short string from text we produced; cut at 255 octets (on a character boundary) rather

@@ -223,7 +223,7 @@ fn no_common_mechanism_fails_without_hanging() {
 }
 
 #[test]
-fn access_refused_during_login_keeps_the_reply_code() {
+fn access_refused_during_login_is_an_authentication_error() {
     let now = Instant::now();
     let mut p = Proto::<u32>::new(&ConnectionConfig::default(), now);
     p.handle_frame(m(0, start()));
@@ -242,10 +242,36 @@ fn access_refused_during_login_keeps_the_reply_code() {
         [Method::ConnectionCloseOk(_)]
     ));
     let ev = events(&mut p);
-    let err = closed_error(&ev);
-    assert_eq!(err.reply_code(), Some(ReplyCode::ACCESS_REFUSED));
-    assert_eq!(err.close_reason().unwrap().initiator, Initiator::Server);
+    match closed_error(&ev) {
+        Error::Authentication(msg) => {
+            assert_eq!(msg, "ACCESS_REFUSED - Login was refused");
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(p.is_finished());
+}
+
+#[test]
+fn access_refused_to_the_vhost_keeps_the_close_reason() {
+    // After tune the login has succeeded; a 403 now refuses the virtual host, not the user.
+    let now = Instant::now();
+    let mut p = Proto::<u32>::new(&ConnectionConfig::default(), now);
+    p.handle_frame(m(0, start()));
+    p.handle_frame(m(0, tune(2047, 131_072, 0)));
+    let _ = methods(&mut p);
+    p.handle_frame(m(
+        0,
+        connection::Close {
+            reply_code: ReplyCode::ACCESS_REFUSED,
+            reply_text: s("ACCESS_REFUSED - access to vhost 'v' refused for user 'u'"),
+            class_id: 10,
+            method_id: 40,
+        },
+    ));
+    let ev = events(&mut p);
+    let err = closed_error(&ev);
+    assert_eq!(err.reply_code(), Some(ReplyCode::ACCESS_REFUSED), "{err:?}");
+    assert_eq!(err.close_reason().unwrap().initiator, Initiator::Server);
 }
 
 #[test]
@@ -810,6 +836,138 @@ fn our_channel_close_discards_until_close_ok() {
         other => panic!("{other:?}"),
     }
     assert!(p.is_open());
+}
+
+fn server_channel_close(code: ReplyCode) -> channel::Close {
+    channel::Close {
+        reply_code: code,
+        reply_text: s("soft error"),
+        class_id: 50,
+        method_id: 10,
+    }
+}
+
+#[test]
+fn crossing_channel_closes_end_with_the_servers_reason() {
+    // Our close goes out first; the server's close crosses it, then its close-ok follows.
+    let now = Instant::now();
+    let mut p = open_with(&ConnectionConfig::default().with_channel_max(1), now);
+    let id = with_channel(&mut p);
+    p.call(id, &Method::BasicQos(basic::Qos::default()), 1)
+        .unwrap();
+    p.close_channel(id, ReplyCode::REPLY_SUCCESS, "bye", 2)
+        .unwrap();
+    assert!(matches!(
+        methods(&mut p).as_slice(),
+        [Method::BasicQos(_), Method::ChannelClose(_)]
+    ));
+    p.handle_frame(m(id, server_channel_close(ReplyCode::NOT_FOUND)));
+    assert!(matches!(
+        methods(&mut p).as_slice(),
+        [Method::ChannelCloseOk(_)]
+    ));
+    match events(&mut p).as_slice() {
+        [Event::ChannelClosed {
+            channel,
+            reason,
+            pending,
+        }] => {
+            assert_eq!(*channel, id);
+            assert_eq!(reason.code, ReplyCode::NOT_FOUND);
+            assert_eq!(reason.initiator, Initiator::Server);
+            assert_eq!(reason.scope, Scope::Channel);
+            // The close request fails with the server's reason too.
+            assert_eq!(pending, &vec![1, 2]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(p
+        .send(id, &Method::BasicAck(basic::Ack::default()))
+        .is_err());
+    // The number stays taken until the server answers our close.
+    assert!(matches!(
+        p.open_channel(3),
+        Err(CommandError::ChannelsExhausted(1))
+    ));
+    p.handle_frame(m(id, channel::CloseOk {}));
+    assert!(p.is_open(), "{:?}", p.error());
+    assert!(methods(&mut p).is_empty());
+    assert!(events(&mut p).is_empty());
+    assert_eq!(p.open_channel(4).unwrap(), id);
+}
+
+#[test]
+fn server_channel_close_before_ours_is_answered_and_ours_is_refused() {
+    // The server's close arrives first: it is answered, and a later close is not sent.
+    let now = Instant::now();
+    let mut p = open(now);
+    let id = with_channel(&mut p);
+    p.handle_frame(m(id, server_channel_close(ReplyCode::PRECONDITION_FAILED)));
+    assert!(matches!(
+        methods(&mut p).as_slice(),
+        [Method::ChannelCloseOk(_)]
+    ));
+    assert!(matches!(
+        events(&mut p).as_slice(),
+        [Event::ChannelClosed { reason, .. }] if reason.code == ReplyCode::PRECONDITION_FAILED
+    ));
+    assert!(matches!(
+        p.close_channel(id, ReplyCode::REPLY_SUCCESS, "bye", 2),
+        Err(CommandError::ChannelNotOpen)
+    ));
+    assert!(methods(&mut p).is_empty());
+    assert!(p.is_open());
+}
+
+#[test]
+fn crossing_connection_closes_end_with_the_servers_reason() {
+    let t0 = Instant::now();
+    let forced = || connection::Close {
+        reply_code: ReplyCode::CONNECTION_FORCED,
+        reply_text: s("CONNECTION_FORCED - shutdown"),
+        class_id: 0,
+        method_id: 0,
+    };
+    // Ours first, then theirs, then their close-ok.
+    let mut p = open(t0);
+    p.close(ReplyCode::REPLY_SUCCESS, "bye", t0);
+    assert!(matches!(
+        methods(&mut p).as_slice(),
+        [Method::ConnectionClose(_)]
+    ));
+    p.handle_frame(m(0, forced()));
+    assert!(matches!(
+        methods(&mut p).as_slice(),
+        [Method::ConnectionCloseOk(_)]
+    ));
+    p.handle_frame(m(0, connection::CloseOk {}));
+    let ev = events(&mut p);
+    match ev.as_slice() {
+        [Event::Closed { error, .. }] => {
+            let r = error.close_reason().unwrap();
+            assert_eq!(r.code, ReplyCode::CONNECTION_FORCED);
+            assert_eq!(r.initiator, Initiator::Server);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(p.is_finished());
+
+    // Theirs first: answered, and a later close sends nothing and reports nothing more.
+    let mut p = open(t0);
+    p.handle_frame(m(0, forced()));
+    assert!(matches!(
+        methods(&mut p).as_slice(),
+        [Method::ConnectionCloseOk(_)]
+    ));
+    let ev = events(&mut p);
+    assert_eq!(
+        closed_error(&ev).reply_code(),
+        Some(ReplyCode::CONNECTION_FORCED)
+    );
+    p.close(ReplyCode::REPLY_SUCCESS, "bye", t0);
+    assert!(methods(&mut p).is_empty());
+    assert!(events(&mut p).is_empty());
+    assert!(p.is_finished());
 }
 
 #[test]
