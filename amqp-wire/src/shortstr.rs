@@ -58,7 +58,8 @@ impl ShortStr {
     /// in the error.
     pub fn from_bytes(bytes: Bytes, what: &'static str) -> Result<Self, WireError> {
         check_len(bytes.len(), what)?;
-        if core::str::from_utf8(&bytes).is_err() {
+        // Names on the wire are nearly always ASCII, which is checked much faster.
+        if !bytes.is_ascii() && core::str::from_utf8(&bytes).is_err() {
             return Err(WireError::InvalidUtf8 { what });
         }
         Ok(Self(bytes))
