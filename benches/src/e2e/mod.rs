@@ -26,6 +26,10 @@ pub(crate) enum ClientKind {
     Lapin,
     /// amqprs.
     Amqprs,
+    /// Not a competitor but the reference: a bare socket and the codec, pre-encoded publishes
+    /// written in large batches. What it reaches is what the broker sustains (publish,
+    /// confirm and consume only).
+    Ceiling,
 }
 
 impl ClientKind {
@@ -34,7 +38,23 @@ impl ClientKind {
             Self::Ours => "ours",
             Self::Lapin => "lapin",
             Self::Amqprs => "amqprs",
+            Self::Ceiling => "ceiling",
         }
+    }
+
+    /// Whether this client runs `scenario`: the ceiling measures the broker's throughput, so
+    /// it has nothing to say about RPC latency or a client's memory.
+    pub(crate) fn runs(self, scenario: Scenario) -> bool {
+        self != Self::Ceiling
+            || matches!(
+                scenario,
+                Scenario::Publish | Scenario::Confirm | Scenario::Consume
+            )
+    }
+
+    /// Whether this is a competitor (compared in "× best other") rather than the reference.
+    pub(crate) fn competes(self) -> bool {
+        self != Self::Ceiling
     }
 }
 
@@ -70,7 +90,7 @@ impl Scenario {
 pub(crate) const MEMORY_MSG_SIZE: usize = 1 << 20;
 
 /// End-to-end AMQP client benchmark: this workspace's client, lapin and amqprs, side by side
-/// against one broker.
+/// against one broker, optionally with the `ceiling` reference client.
 ///
 /// Every (scenario, round, client) runs in its own child process so CPU time and peak RSS
 /// belong to that client alone. Clients alternate within each round (A B C A B C …) so drift
@@ -99,9 +119,16 @@ struct Cli {
     #[arg(long, default_value_t = 100)]
     size: usize,
 
-    /// Client libraries to measure, in the order they alternate.
+    /// Client libraries to measure, in the order they alternate. Add `ceiling` for the
+    /// reference row: a bare-socket client showing what the broker sustains (publish, confirm
+    /// and consume only; it is not compared in "× best other").
     #[arg(long, value_delimiter = ',', default_value = "ours,lapin,amqprs")]
     clients: Vec<ClientKind>,
+
+    /// Process id of the broker (its Erlang VM): its CPU time is read from /proc/<pid>/stat
+    /// over every measured interval, for the broker CPU columns.
+    #[arg(long, env = "BENCH_BROKER_PID")]
+    broker_pid: Option<u32>,
 
     /// Rounds: each runs every client once per scenario; the table shows medians.
     #[arg(long, default_value_t = 3)]
@@ -175,6 +202,8 @@ pub(crate) struct WorkSpec {
     pub(crate) ack_every: u64,
     /// Consumer pause after each delivery (memory scenario).
     pub(crate) sleep: Duration,
+    /// The broker process whose CPU time is measured with the client's.
+    pub(crate) broker_pid: Option<u32>,
 }
 
 /// One run's result: the JSON line a worker prints, and the parent's record of it.
@@ -199,6 +228,9 @@ pub(crate) struct RunResult {
     pub(crate) cpu_user_s: f64,
     /// System CPU time of the worker over the measured interval.
     pub(crate) cpu_sys_s: f64,
+    /// User + system CPU time of the broker over the measured interval, when its pid was given.
+    #[serde(default)]
+    pub(crate) broker_cpu_s: Option<f64>,
     /// Peak RSS of the worker process (whole life), KiB.
     pub(crate) max_rss_kib: u64,
     /// Median call latency (RPC).
@@ -222,6 +254,7 @@ impl RunResult {
             elapsed_s: 0.0,
             cpu_user_s: 0.0,
             cpu_sys_s: 0.0,
+            broker_cpu_s: None,
             max_rss_kib: usage::max_rss_kib().unwrap_or(0),
             p50_us: None,
             p99_us: None,
@@ -245,6 +278,19 @@ impl RunResult {
         } else {
             0.0
         }
+    }
+
+    /// The broker's CPU per message, in microseconds (`None` without a broker pid).
+    pub(crate) fn broker_us_per_msg(&self) -> Option<f64> {
+        let cpu = self.broker_cpu_s?;
+        (self.count > 0).then(|| cpu * 1e6 / self.count as f64)
+    }
+
+    /// The broker's average CPU use over the interval, in % of one core (`None` without a
+    /// broker pid).
+    pub(crate) fn broker_core_pct(&self) -> Option<f64> {
+        let cpu = self.broker_cpu_s?;
+        (self.elapsed_s > 0.0).then(|| cpu * 100.0 / self.elapsed_s)
     }
 }
 
@@ -291,6 +337,7 @@ async fn worker(cli: &Cli) -> ExitCode {
         prefetch: cli.prefetch,
         ack_every: cli.ack_every,
         sleep: Duration::from_millis(cli.memory_sleep_ms),
+        broker_pid: cli.broker_pid,
     };
     let limit = Duration::from_secs(cli.timeout_secs);
     let result = match tokio::time::timeout(limit, clients::run(&spec)).await {
@@ -307,6 +354,7 @@ async fn worker(cli: &Cli) -> ExitCode {
                 elapsed_s: outcome.sample.elapsed.as_secs_f64(),
                 cpu_user_s: outcome.sample.user.as_secs_f64(),
                 cpu_sys_s: outcome.sample.sys.as_secs_f64(),
+                broker_cpu_s: outcome.sample.broker.map(|d| d.as_secs_f64()),
                 max_rss_kib: usage::max_rss_kib().unwrap_or(0),
                 p50_us: stats::percentile(&lat, 50.0),
                 p99_us: stats::percentile(&lat, 99.0),
@@ -361,6 +409,9 @@ async fn drive(cli: &Cli) -> Result<(), BoxError> {
             "nothing to run: give --clients, --scenarios and --rounds ≥ 1",
         ));
     }
+    if let Some(pid) = cli.broker_pid {
+        usage::process_cpu(pid).map_err(|e| fail(format!("--broker-pid {pid}: {e}")))?;
+    }
     let exe = std::env::current_exe()?;
     let helper = Helper::connect(&cli.url).await.map_err(|e| {
         fail(format!(
@@ -374,7 +425,7 @@ async fn drive(cli: &Cli) -> Result<(), BoxError> {
     for &scenario in &cli.scenarios {
         let (count, size) = shape(cli, scenario);
         for round in 1..=cli.rounds {
-            for &client in &cli.clients {
+            for &client in cli.clients.iter().filter(|c| c.runs(scenario)) {
                 let queue = unique_queue(scenario, client, round);
                 helper.declare(&queue).await?;
                 let mut result =
@@ -399,6 +450,7 @@ async fn drive(cli: &Cli) -> Result<(), BoxError> {
         memory_sleep_ms: cli.memory_sleep_ms,
         clients: cli.clients.clone(),
         scenarios: cli.scenarios.clone(),
+        broker_pid: cli.broker_pid,
         wall: started.elapsed(),
         broker: helper.broker(),
         cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -467,6 +519,7 @@ async fn run_one(
         prefetch: cli.prefetch,
         ack_every: cli.ack_every,
         sleep: Duration::from_millis(cli.memory_sleep_ms),
+        broker_pid: cli.broker_pid,
     };
     let failed = |e: String| RunResult {
         max_rss_kib: 0,
@@ -496,6 +549,11 @@ async fn run_one(
         .args(["--ack-every", &cli.ack_every.to_string()])
         .args(["--memory-sleep-ms", &cli.memory_sleep_ms.to_string()])
         .args(["--timeout-secs", &cli.timeout_secs.to_string()])
+        .args(
+            cli.broker_pid
+                .iter()
+                .flat_map(|pid| ["--broker-pid".to_string(), pid.to_string()]),
+        )
         // The URL travels in the environment so the password is not on a command line.
         .env("AMQP_URL", &cli.url)
         .stdin(Stdio::null())
@@ -583,6 +641,7 @@ mod tests {
             elapsed_s: 0.5,
             cpu_user_s: 0.003,
             cpu_sys_s: 0.001,
+            broker_cpu_s: Some(0.25),
             max_rss_kib: 4096,
             p50_us: None,
             p99_us: None,
@@ -594,6 +653,34 @@ mod tests {
         assert_eq!(serde_json::from_str::<RunResult>(&line).unwrap(), r);
         assert_eq!(r.rate(), 2000.0);
         assert!((r.cpu_us_per_msg() - 4.0).abs() < 1e-9);
+        assert_eq!(r.broker_us_per_msg(), Some(250.0));
+        assert_eq!(r.broker_core_pct(), Some(50.0));
+        let no_pid = RunResult {
+            broker_cpu_s: None,
+            ..r.clone()
+        };
+        assert_eq!(no_pid.broker_us_per_msg(), None);
+        assert_eq!(no_pid.broker_core_pct(), None);
+        // Result lines from before the broker column still read.
+        let old = line.replace(",\"broker_cpu_s\":0.25", "");
+        assert_ne!(old, line);
+        assert_eq!(serde_json::from_str::<RunResult>(&old).unwrap(), no_pid);
+    }
+
+    #[test]
+    fn ceiling_runs_only_the_throughput_scenarios() {
+        use ClientKind::{Ceiling, Ours};
+        for s in [Scenario::Publish, Scenario::Confirm, Scenario::Consume] {
+            assert!(Ceiling.runs(s) && Ours.runs(s));
+        }
+        for s in [Scenario::Rpc, Scenario::Memory] {
+            assert!(!Ceiling.runs(s) && Ours.runs(s));
+        }
+        assert!(!Ceiling.competes() && Ours.competes());
+        let cli =
+            Cli::try_parse_from(["e2e", "--clients", "ours,ceiling", "--broker-pid", "7"]).unwrap();
+        assert_eq!(cli.clients, vec![Ours, Ceiling]);
+        assert_eq!(cli.broker_pid, Some(7));
     }
 
     #[test]

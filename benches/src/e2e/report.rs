@@ -26,6 +26,8 @@ pub(crate) struct Settings {
     pub(crate) cpus: usize,
     /// One-minute load average before and after the runs.
     pub(crate) load: (Option<f64>, Option<f64>),
+    /// The broker process whose CPU time was measured, if any.
+    pub(crate) broker_pid: Option<u32>,
 }
 
 /// One (scenario, client) row: its runs over all rounds, reduced.
@@ -43,13 +45,20 @@ pub(crate) struct Summary {
     pub(crate) rate_range: Option<(f64, f64)>,
     /// Median user+sys CPU µs per message.
     pub(crate) cpu_us: Option<f64>,
+    /// Median broker CPU µs per message (only with a broker pid).
+    pub(crate) broker_us: Option<f64>,
+    /// Median broker CPU use over the interval, % of one core (only with a broker pid).
+    pub(crate) broker_pct: Option<f64>,
     /// Largest peak RSS over the successful runs, MiB.
     pub(crate) rss_mib: Option<f64>,
     /// Medians over rounds of each round's p50 / p99 (RPC).
     pub(crate) p50_us: Option<f64>,
     pub(crate) p99_us: Option<f64>,
-    /// This row's median rate over the best median rate of the other clients.
+    /// This row's median rate over the best median rate of the other competing clients (the
+    /// ceiling is neither compared nor compared with).
     pub(crate) vs_best_other: Option<f64>,
+    /// This row's median rate in % of the ceiling client's in the same scenario.
+    pub(crate) pct_of_ceiling: Option<f64>,
     /// Distinct reasons for failed runs.
     pub(crate) errors: Vec<String>,
 }
@@ -78,6 +87,8 @@ pub(crate) fn summarize(
             let ok: Vec<&RunResult> = runs.iter().copied().filter(|r| run_ok(r)).collect();
             let rates: Vec<f64> = ok.iter().map(|r| r.rate()).collect();
             let cpu: Vec<f64> = ok.iter().map(|r| r.cpu_us_per_msg()).collect();
+            let broker_us: Vec<f64> = ok.iter().filter_map(|r| r.broker_us_per_msg()).collect();
+            let broker_pct: Vec<f64> = ok.iter().filter_map(|r| r.broker_core_pct()).collect();
             let p50: Vec<f64> = ok.iter().filter_map(|r| r.p50_us).collect();
             let p99: Vec<f64> = ok.iter().filter_map(|r| r.p99_us).collect();
             let rss = ok
@@ -108,10 +119,13 @@ pub(crate) fn summarize(
                 rate: median(&rates),
                 rate_range: min_max(&rates),
                 cpu_us: median(&cpu),
+                broker_us: median(&broker_us),
+                broker_pct: median(&broker_pct),
                 rss_mib: rss,
                 p50_us: median(&p50),
                 p99_us: median(&p99),
                 vs_best_other: None,
+                pct_of_ceiling: None,
                 errors,
             });
         }
@@ -119,10 +133,15 @@ pub(crate) fn summarize(
         if scenario != Scenario::Memory {
             let group: Vec<(ClientKind, Option<f64>)> =
                 rows[first..].iter().map(|s| (s.client, s.rate)).collect();
-            for row in &mut rows[first..] {
+            let ceiling = group
+                .iter()
+                .find(|(c, _)| !c.competes())
+                .and_then(|(_, r)| *r)
+                .filter(|r| *r > 0.0);
+            for row in rows[first..].iter_mut().filter(|r| r.client.competes()) {
                 let best_other = group
                     .iter()
-                    .filter(|(c, _)| *c != row.client)
+                    .filter(|(c, _)| *c != row.client && c.competes())
                     .filter_map(|(_, r)| *r)
                     .fold(None, |acc: Option<f64>, r| {
                         Some(acc.map_or(r, |a| a.max(r)))
@@ -131,6 +150,7 @@ pub(crate) fn summarize(
                     (Some(mine), Some(best)) if best > 0.0 => Some(mine / best),
                     _ => None,
                 };
+                row.pct_of_ceiling = row.rate.zip(ceiling).map(|(mine, c)| mine * 100.0 / c);
             }
         }
     }
@@ -156,13 +176,18 @@ fn table(summaries: &[Summary]) -> Table {
         ("msgs/s", Align::Right),
         ("min–max msgs/s", Align::Right),
         ("CPU µs/msg", Align::Right),
+        ("broker CPU µs/msg", Align::Right),
+        ("broker CPU % core", Align::Right),
         ("peak RSS MiB", Align::Right),
         ("p50 µs", Align::Right),
         ("p99 µs", Align::Right),
         ("× best other", Align::Right),
+        ("% of ceiling", Align::Right),
         ("runs ok", Align::Right),
     ]);
     let opt = |v: Option<f64>, f: fn(f64) -> String| v.map(f).unwrap_or_else(|| "—".into());
+    // Empty, not "—", when there is nothing to show: no broker pid, or a row not compared.
+    let blank = |v: Option<f64>, f: fn(f64) -> String| v.map(f).unwrap_or_default();
     for s in summaries {
         t.push(vec![
             s.scenario.name().to_string(),
@@ -174,6 +199,8 @@ fn table(summaries: &[Summary]) -> Table {
                 .map(|(lo, hi)| format!("{}–{}", group_thousands(lo), group_thousands(hi)))
                 .unwrap_or_else(|| "—".into()),
             opt(s.cpu_us, three_sig),
+            blank(s.broker_us, three_sig),
+            blank(s.broker_pct, |p| format!("{p:.0} %")),
             opt(s.rss_mib, |m| format!("{m:.1}")),
             if s.scenario == Scenario::Rpc {
                 opt(s.p50_us, three_sig)
@@ -185,9 +212,8 @@ fn table(summaries: &[Summary]) -> Table {
             } else {
                 String::new()
             },
-            s.vs_best_other
-                .map(|x| format!("{x:.2}×"))
-                .unwrap_or_default(),
+            blank(s.vs_best_other, |x| format!("{x:.2}×")),
+            blank(s.pct_of_ceiling, |p| format!("{p:.0} %")),
             format!("{}/{}", s.ok_runs, s.runs),
         ]);
     }
@@ -212,7 +238,7 @@ fn settings_line(s: &Settings) -> String {
     format!(
         "N={} (rpc {}), size {} B, {} round(s) alternating {}, scenarios {}, prefetch {}, \
          ack every {} (multiple), memory {} MiB of 1 MiB messages with a {} ms pause; \
-         {:.0} s in all.\nBroker {}; {} CPUs, load average {} before and {} after.",
+         {:.0} s in all.\nBroker {}{}; {} CPUs, load average {} before and {} after.",
         s.count,
         s.rpc_count,
         s.size,
@@ -225,6 +251,9 @@ fn settings_line(s: &Settings) -> String {
         s.memory_sleep_ms,
         s.wall.as_secs_f64(),
         s.broker,
+        s.broker_pid
+            .map(|pid| format!(" (pid {pid}, CPU measured)"))
+            .unwrap_or_default(),
         s.cpus,
         load(s.load.0),
         load(s.load.1),
@@ -238,6 +267,12 @@ pub(crate) fn render_text(settings: &Settings, summaries: &[Summary]) -> String 
         settings_line(settings),
         table(summaries).render_text()
     );
+    if settings.clients.iter().any(|c| !c.competes()) {
+        out.push_str(
+            "ceiling: reference client (bare socket, pre-encoded publishes), not in × best \
+             other; rpc and memory are not run for it.\n",
+        );
+    }
     let fails = failures(summaries);
     if !fails.is_empty() {
         out.push_str("\nfailed runs:\n");
@@ -263,8 +298,20 @@ pub(crate) fn render_markdown(settings: &Settings, summaries: &[Summary]) -> Str
          sequential calls through one echo server (amqprs, in the parent process) after 100 \
          warm-up calls; memory: pre-filled queue, consumer pauses after every delivery.\n\
          - × best other: this client's msgs/s over the best of the other clients in the \
-         same run.\n",
+         same run (the ceiling is not one of them).\n\
+         - broker CPU: user+sys time of the broker process (`/proc/<pid>/stat`, every thread) \
+         over the same interval, per message and as average use in % of one core; empty when \
+         no broker pid was given.\n",
     );
+    if settings.clients.iter().any(|c| !c.competes()) {
+        out.push_str(
+            "- ceiling: a reference, not a competitor: a bare socket and the codec, one publish \
+             encoded once and written in batches of about 256 KiB, confirms counted and \
+             deliveries acked as the others do. Its msgs/s is what the broker sustains here; \
+             % of ceiling is each client's msgs/s over it. It runs publish, confirm and consume \
+             only (rpc and memory measure the client, not the broker).\n",
+        );
+    }
     let fails = failures(summaries);
     if !fails.is_empty() {
         out.push_str("\n## Failed runs\n\n");
@@ -294,6 +341,9 @@ pub(crate) fn progress_line(r: &RunResult) -> String {
                 r.count,
                 r.requested
             );
+            if let (Some(us), Some(pct)) = (r.broker_us_per_msg(), r.broker_core_pct()) {
+                let _ = write!(line, "  broker {} µs/msg {pct:.0} %", three_sig(us));
+            }
             if let (Some(p50), Some(p99)) = (r.p50_us, r.p99_us) {
                 let _ = write!(
                     line,
@@ -323,6 +373,7 @@ mod tests {
             elapsed_s: secs,
             cpu_user_s: secs / 2.0,
             cpu_sys_s: 0.0,
+            broker_cpu_s: None,
             max_rss_kib: rss,
             p50_us: (scenario == Scenario::Rpc).then_some(secs * 1000.0),
             p99_us: (scenario == Scenario::Rpc).then_some(secs * 2000.0),
@@ -372,6 +423,75 @@ mod tests {
         assert_eq!(rpc.scenario, Scenario::Rpc);
         assert_eq!((rpc.p50_us, rpc.p99_us), (Some(2000.0), Some(4000.0)));
         assert_eq!(rpc.vs_best_other, None);
+        assert!(rows.iter().all(|r| r.pct_of_ceiling.is_none()));
+        assert!(rows
+            .iter()
+            .all(|r| r.broker_us.is_none() && r.broker_pct.is_none()));
+    }
+
+    #[test]
+    fn ceiling_is_a_reference_and_broker_cpu_is_reported() {
+        use ClientKind::{Ceiling, Lapin, Ours};
+        let with_broker = |mut r: RunResult, cpu: f64| {
+            r.broker_cpu_s = Some(cpu);
+            r
+        };
+        let results = vec![
+            with_broker(run(Ours, Scenario::Publish, 1000, 0.2, 1024), 0.3),
+            with_broker(run(Lapin, Scenario::Publish, 1000, 0.4, 1024), 0.4),
+            with_broker(run(Ceiling, Scenario::Publish, 1000, 0.1, 512), 0.15),
+            with_broker(run(Ours, Scenario::Rpc, 1000, 1.0, 1024), 0.5),
+        ];
+        let clients = [Ours, Lapin, Ceiling];
+        let rows = summarize(&results, &[Scenario::Publish, Scenario::Rpc], &clients);
+        assert_eq!(rows.len(), 4, "{rows:#?}");
+        let (ours, lapin, ceiling) = (&rows[0], &rows[1], &rows[2]);
+        // The ceiling (10 000 msgs/s) is faster than both, yet ours is compared with lapin.
+        assert_eq!(ours.vs_best_other, Some(2.0));
+        assert_eq!(lapin.vs_best_other, Some(0.5));
+        assert_eq!(ceiling.vs_best_other, None);
+        assert_eq!(ours.pct_of_ceiling, Some(50.0));
+        assert_eq!(lapin.pct_of_ceiling, Some(25.0));
+        assert_eq!(ceiling.pct_of_ceiling, None);
+        assert_eq!(ours.broker_us, Some(300.0));
+        assert_eq!(ours.broker_pct, Some(150.0));
+        assert_eq!(ceiling.broker_us, Some(150.0));
+        // No ceiling ran RPC: nothing to compare with there.
+        assert_eq!(rows[3].pct_of_ceiling, None);
+        assert_eq!(rows[3].broker_us, Some(500.0));
+
+        let settings = Settings {
+            count: 1000,
+            rpc_count: 1000,
+            size: 100,
+            rounds: 1,
+            prefetch: 1000,
+            ack_every: 100,
+            memory_mib: 4,
+            memory_sleep_ms: 5,
+            clients: clients.to_vec(),
+            scenarios: vec![Scenario::Publish, Scenario::Rpc],
+            wall: Duration::from_secs(2),
+            broker: "RabbitMQ 4.0.0".into(),
+            cpus: 2,
+            load: (Some(0.5), Some(0.7)),
+            broker_pid: Some(4242),
+        };
+        let md = render_markdown(&settings, &rows);
+        assert!(
+            md.contains("| broker CPU µs/msg | broker CPU % core |"),
+            "{md}"
+        );
+        assert!(md.contains("| % of ceiling |"), "{md}");
+        assert!(md.contains("Broker RabbitMQ 4.0.0 (pid 4242, CPU measured); 2 CPUs"));
+        assert!(md.contains("| publish | 100 B | 1 000 | ours | 5 000 | 5 000–5 000 | 100 | 300 | 150 % | 1.0 |  |  | 2.00× | 50 % | 1/1 |"), "{md}");
+        assert!(md.contains("| publish | 100 B | 1 000 | ceiling | 10 000 | 10 000–10 000 | 50.0 | 150 | 150 % | 0.5 |  |  |  |  | 1/1 |"), "{md}");
+        assert!(md.contains("- ceiling: a reference, not a competitor"));
+        let text = render_text(&settings, &rows);
+        assert!(text.contains("ceiling: reference client"));
+        assert!(text
+            .lines()
+            .any(|l| l.starts_with("publish") && l.contains("ours") && l.contains("50 %")));
     }
 
     #[test]
@@ -400,6 +520,7 @@ mod tests {
             broker: "RabbitMQ 4.0.0".into(),
             cpus: 2,
             load: (Some(0.5), None),
+            broker_pid: None,
         };
         let text = render_text(&settings, &rows);
         let ours_line = text
@@ -415,7 +536,8 @@ mod tests {
         let md = render_markdown(&settings, &rows);
         assert!(md.starts_with("# End-to-end client benchmark\n"));
         assert!(md.contains("Broker RabbitMQ 4.0.0; 2 CPUs, load average 0.5 before and ? after."));
-        assert!(md.contains("| rpc | 100 B | 1 000 | lapin | 1 000 | 1 000–1 000 | 500 | 2.0 | 1000 | 2000 | 0.50× | 1/1 |"));
+        assert!(md.contains("| rpc | 100 B | 1 000 | lapin | 1 000 | 1 000–1 000 | 500 |  |  | 2.0 | 1000 | 2000 | 0.50× |  | 1/1 |"));
+        assert!(!md.contains("- ceiling:"));
         assert!(!md.contains("Failed runs"));
         assert_eq!(size_label(1 << 20), "1 MiB");
         assert_eq!(size_label(4096), "4 KiB");

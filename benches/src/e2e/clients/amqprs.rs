@@ -65,7 +65,7 @@ fn publish_args(queue: &str) -> BasicPublishArguments {
 async fn publish(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError> {
     let body = payload(spec.size);
     let args = publish_args(&spec.queue);
-    let meter = Meter::start()?;
+    let meter = Meter::start(spec.broker_pid)?;
     for _ in 0..spec.count {
         // The API takes the body by value, so each publish owns a copy.
         channel
@@ -136,7 +136,7 @@ async fn confirm(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError
         .await?;
     let body = payload(spec.size);
     let args = publish_args(&spec.queue);
-    let meter = Meter::start()?;
+    let meter = Meter::start(spec.broker_pid)?;
     for _ in 0..spec.count {
         channel
             .basic_publish(BasicProperties::default(), body.clone(), args.clone())
@@ -178,7 +178,7 @@ async fn consume(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError
         .basic_qos(BasicQosArguments::new(0, spec.prefetch, false))
         .await?;
     let pause = consumer_pause(spec);
-    let meter = Meter::start()?;
+    let meter = Meter::start(spec.broker_pid)?;
     let (_tag, mut rx) = channel
         .basic_consume_rx(BasicConsumeArguments::new(&spec.queue, "").finish())
         .await?;
@@ -223,7 +223,7 @@ async fn rpc(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError> {
         call(channel, &mut replies, &args, &body, u64::MAX - id).await?;
     }
     let mut latencies = Vec::with_capacity(spec.count as usize);
-    let meter = Meter::start()?;
+    let meter = Meter::start(spec.broker_pid)?;
     for id in 0..spec.count {
         latencies.push(call(channel, &mut replies, &args, &body, id).await?);
     }

@@ -43,7 +43,7 @@ async fn queue_depth(channel: &Channel, queue: &str) -> Result<u64, BoxError> {
 
 async fn publish(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError> {
     let body = payload(spec.size);
-    let meter = Meter::start()?;
+    let meter = Meter::start(spec.broker_pid)?;
     for _ in 0..spec.count {
         // Without confirms the returned confirm future resolves at once; drop it.
         drop(
@@ -77,7 +77,7 @@ async fn confirm(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
     let body = payload(spec.size);
-    let meter = Meter::start()?;
+    let meter = Meter::start(spec.broker_pid)?;
     // Confirms are awaited in order by a second task while publishing goes on.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let waiter = tokio::spawn(async move {
@@ -119,7 +119,7 @@ async fn consume(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError
         .basic_qos(spec.prefetch, BasicQosOptions::default())
         .await?;
     let pause = consumer_pause(spec);
-    let meter = Meter::start()?;
+    let meter = Meter::start(spec.broker_pid)?;
     let mut consumer = channel
         .basic_consume(
             spec.queue.as_str().into(),
@@ -173,7 +173,7 @@ async fn rpc(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError> {
         call(channel, &mut replies, &spec.queue, &body, u64::MAX - id).await?;
     }
     let mut latencies = Vec::with_capacity(spec.count as usize);
-    let meter = Meter::start()?;
+    let meter = Meter::start(spec.broker_pid)?;
     for id in 0..spec.count {
         latencies.push(call(channel, &mut replies, &spec.queue, &body, id).await?);
     }

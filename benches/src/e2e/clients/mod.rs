@@ -4,6 +4,7 @@
 //! exactly the work the scenario names, then tears down unmetered.
 
 mod amqprs;
+mod ceiling;
 mod lapin;
 mod ours;
 
@@ -50,6 +51,7 @@ pub(crate) async fn run(spec: &WorkSpec) -> Result<Outcome, BoxError> {
         ClientKind::Ours => ours::run(spec).await,
         ClientKind::Lapin => lapin::run(spec).await,
         ClientKind::Amqprs => amqprs::run(spec).await,
+        ClientKind::Ceiling => ceiling::run(spec).await,
     }
 }
 
@@ -163,6 +165,7 @@ mod tests {
             prefetch: 1000,
             ack_every: 100,
             sleep: Duration::ZERO,
+            broker_pid: None,
         };
         let due: Vec<u64> = (1..=250).filter(|n| ack_due(*n, &spec)).collect();
         assert_eq!(due, vec![100, 200, 250]);

@@ -39,7 +39,7 @@ async fn queue_depth(channel: &Channel, queue: &str) -> Result<u64, BoxError> {
 async fn publish(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError> {
     let body = payload(spec.size);
     let props = BasicProperties::default();
-    let meter = Meter::start()?;
+    let meter = Meter::start(spec.broker_pid)?;
     for _ in 0..spec.count {
         // Not in confirm mode: the returned future is already resolved; drop it.
         drop(
@@ -66,7 +66,7 @@ async fn confirm(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError
     channel.confirm_select().await?;
     let body = payload(spec.size);
     let props = BasicProperties::default();
-    let meter = Meter::start()?;
+    let meter = Meter::start(spec.broker_pid)?;
     // Confirms are awaited in order by a second task while publishing goes on.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let waiter = tokio::spawn(async move {
@@ -102,7 +102,7 @@ async fn consume(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError
         .basic_qos(spec.prefetch, QosOptions::default())
         .await?;
     let pause = consumer_pause(spec);
-    let meter = Meter::start()?;
+    let meter = Meter::start(spec.broker_pid)?;
     let mut consumer = channel
         .basic_consume(&spec.queue, ConsumeOptions::default())
         .await?;
@@ -146,7 +146,7 @@ async fn rpc(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError> {
         call(channel, &mut replies, &spec.queue, &body, u64::MAX - id).await?;
     }
     let mut latencies = Vec::with_capacity(spec.count as usize);
-    let meter = Meter::start()?;
+    let meter = Meter::start(spec.broker_pid)?;
     for id in 0..spec.count {
         latencies.push(call(channel, &mut replies, &spec.queue, &body, id).await?);
     }
