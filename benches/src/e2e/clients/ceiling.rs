@@ -281,7 +281,13 @@ impl Conn {
             locale: ShortStr::from_static("en_US"),
         };
         wr.send(0, start_ok).await?;
-        let tune: connection::Tune = rd.expect(0).await?;
+        let tune: connection::Tune = rd.expect(0).await.map_err(|e| {
+            fail(format!(
+                "{e} (RabbitMQ drops a refused login without a word: check user {:?} and its \
+                 password)",
+                addr.user
+            ))
+        })?;
         let tune_ok = connection::TuneOk {
             channel_max: tune.channel_max,
             frame_max: tune.frame_max,
@@ -384,7 +390,11 @@ impl FrameReader {
     where
         M: AmqpMethod + TryFrom<Method, Error = Method>,
     {
-        match self.next().await? {
+        let frame = self
+            .next()
+            .await
+            .map_err(|e| fail(format!("waiting for {}: {e}", M::NAME)))?;
+        match frame {
             Frame::Method { channel: c, method } if c == channel => {
                 M::try_from(method).map_err(|other| {
                     fail(format!(
