@@ -98,6 +98,10 @@ fn every_scenario_reports_the_counts_it_was_asked_for() {
             assert!(r["max_rss_kib"].as_u64().unwrap() > 0, "{what}");
             // Measured, even if a run this small may not last one clock tick of the broker.
             assert!(r["broker_cpu_s"].as_f64().unwrap() >= 0.0, "{what}");
+            // A run shorter than a clock tick has no idle share to tell.
+            if let Some(idle) = r["machine_idle_pct"].as_f64() {
+                assert!((0.0..=100.0).contains(&idle), "{what}");
+            }
             if *scenario == "rpc" {
                 let p50 = r["p50_us"].as_f64().unwrap();
                 let p99 = r["p99_us"].as_f64().unwrap();
@@ -126,6 +130,7 @@ fn every_scenario_reports_the_counts_it_was_asked_for() {
         column("broker CPU % core"),
         column("% of ceiling"),
     );
+    column("machine idle %");
     for scenario in expected.keys() {
         for client in CLIENTS {
             let row = format!("| {scenario} |");

@@ -231,6 +231,9 @@ pub(crate) struct RunResult {
     /// User + system CPU time of the broker over the measured interval, when its pid was given.
     #[serde(default)]
     pub(crate) broker_cpu_s: Option<f64>,
+    /// Share of the whole machine's CPU time left idle over the measured interval, %.
+    #[serde(default)]
+    pub(crate) machine_idle_pct: Option<f64>,
     /// Peak RSS of the worker process (whole life), KiB.
     pub(crate) max_rss_kib: u64,
     /// Median call latency (RPC).
@@ -255,6 +258,7 @@ impl RunResult {
             cpu_user_s: 0.0,
             cpu_sys_s: 0.0,
             broker_cpu_s: None,
+            machine_idle_pct: None,
             max_rss_kib: usage::max_rss_kib().unwrap_or(0),
             p50_us: None,
             p99_us: None,
@@ -355,6 +359,7 @@ async fn worker(cli: &Cli) -> ExitCode {
                 cpu_user_s: outcome.sample.user.as_secs_f64(),
                 cpu_sys_s: outcome.sample.sys.as_secs_f64(),
                 broker_cpu_s: outcome.sample.broker.map(|d| d.as_secs_f64()),
+                machine_idle_pct: outcome.sample.machine_idle_pct,
                 max_rss_kib: usage::max_rss_kib().unwrap_or(0),
                 p50_us: stats::percentile(&lat, 50.0),
                 p99_us: stats::percentile(&lat, 99.0),
@@ -642,6 +647,7 @@ mod tests {
             cpu_user_s: 0.003,
             cpu_sys_s: 0.001,
             broker_cpu_s: Some(0.25),
+            machine_idle_pct: Some(12.5),
             max_rss_kib: 4096,
             p50_us: None,
             p99_us: None,
@@ -657,12 +663,13 @@ mod tests {
         assert_eq!(r.broker_core_pct(), Some(50.0));
         let no_pid = RunResult {
             broker_cpu_s: None,
+            machine_idle_pct: None,
             ..r.clone()
         };
         assert_eq!(no_pid.broker_us_per_msg(), None);
         assert_eq!(no_pid.broker_core_pct(), None);
         // Result lines from before the broker column still read.
-        let old = line.replace(",\"broker_cpu_s\":0.25", "");
+        let old = line.replace(",\"broker_cpu_s\":0.25,\"machine_idle_pct\":12.5", "");
         assert_ne!(old, line);
         assert_eq!(serde_json::from_str::<RunResult>(&old).unwrap(), no_pid);
     }

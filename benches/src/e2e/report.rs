@@ -49,6 +49,8 @@ pub(crate) struct Summary {
     pub(crate) broker_us: Option<f64>,
     /// Median broker CPU use over the interval, % of one core (only with a broker pid).
     pub(crate) broker_pct: Option<f64>,
+    /// Median share of the machine's CPU time left idle over the interval, %.
+    pub(crate) idle_pct: Option<f64>,
     /// Largest peak RSS over the successful runs, MiB.
     pub(crate) rss_mib: Option<f64>,
     /// Medians over rounds of each round's p50 / p99 (RPC).
@@ -89,6 +91,7 @@ pub(crate) fn summarize(
             let cpu: Vec<f64> = ok.iter().map(|r| r.cpu_us_per_msg()).collect();
             let broker_us: Vec<f64> = ok.iter().filter_map(|r| r.broker_us_per_msg()).collect();
             let broker_pct: Vec<f64> = ok.iter().filter_map(|r| r.broker_core_pct()).collect();
+            let idle: Vec<f64> = ok.iter().filter_map(|r| r.machine_idle_pct).collect();
             let p50: Vec<f64> = ok.iter().filter_map(|r| r.p50_us).collect();
             let p99: Vec<f64> = ok.iter().filter_map(|r| r.p99_us).collect();
             let rss = ok
@@ -121,6 +124,7 @@ pub(crate) fn summarize(
                 cpu_us: median(&cpu),
                 broker_us: median(&broker_us),
                 broker_pct: median(&broker_pct),
+                idle_pct: median(&idle),
                 rss_mib: rss,
                 p50_us: median(&p50),
                 p99_us: median(&p99),
@@ -178,6 +182,7 @@ fn table(summaries: &[Summary]) -> Table {
         ("CPU µs/msg", Align::Right),
         ("broker CPU µs/msg", Align::Right),
         ("broker CPU % core", Align::Right),
+        ("machine idle %", Align::Right),
         ("peak RSS MiB", Align::Right),
         ("p50 µs", Align::Right),
         ("p99 µs", Align::Right),
@@ -201,6 +206,7 @@ fn table(summaries: &[Summary]) -> Table {
             opt(s.cpu_us, three_sig),
             blank(s.broker_us, three_sig),
             blank(s.broker_pct, |p| format!("{p:.0} %")),
+            blank(s.idle_pct, |p| format!("{p:.0} %")),
             opt(s.rss_mib, |m| format!("{m:.1}")),
             if s.scenario == Scenario::Rpc {
                 opt(s.p50_us, three_sig)
@@ -301,7 +307,9 @@ pub(crate) fn render_markdown(settings: &Settings, summaries: &[Summary]) -> Str
          same run (the ceiling is not one of them).\n\
          - broker CPU: user+sys time of the broker process (`/proc/<pid>/stat`, every thread) \
          over the same interval, per message and as average use in % of one core; empty when \
-         no broker pid was given.\n",
+         no broker pid was given.\n\
+         - machine idle: the share of all CPUs' time (`/proc/stat`) nobody used over the same \
+         interval; near 0 % means every core was busy, with the run or with anything else.\n",
     );
     if settings.clients.iter().any(|c| !c.competes()) {
         out.push_str(
@@ -344,6 +352,9 @@ pub(crate) fn progress_line(r: &RunResult) -> String {
             if let (Some(us), Some(pct)) = (r.broker_us_per_msg(), r.broker_core_pct()) {
                 let _ = write!(line, "  broker {} µs/msg {pct:.0} %", three_sig(us));
             }
+            if let Some(idle) = r.machine_idle_pct {
+                let _ = write!(line, "  idle {idle:.0} %");
+            }
             if let (Some(p50), Some(p99)) = (r.p50_us, r.p99_us) {
                 let _ = write!(
                     line,
@@ -374,6 +385,7 @@ mod tests {
             cpu_user_s: secs / 2.0,
             cpu_sys_s: 0.0,
             broker_cpu_s: None,
+            machine_idle_pct: None,
             max_rss_kib: rss,
             p50_us: (scenario == Scenario::Rpc).then_some(secs * 1000.0),
             p99_us: (scenario == Scenario::Rpc).then_some(secs * 2000.0),
@@ -434,6 +446,7 @@ mod tests {
         use ClientKind::{Ceiling, Lapin, Ours};
         let with_broker = |mut r: RunResult, cpu: f64| {
             r.broker_cpu_s = Some(cpu);
+            r.machine_idle_pct = Some(cpu * 10.0);
             r
         };
         let results = vec![
@@ -455,6 +468,7 @@ mod tests {
         assert_eq!(ceiling.pct_of_ceiling, None);
         assert_eq!(ours.broker_us, Some(300.0));
         assert_eq!(ours.broker_pct, Some(150.0));
+        assert_eq!(ours.idle_pct, Some(3.0));
         assert_eq!(ceiling.broker_us, Some(150.0));
         // No ceiling ran RPC: nothing to compare with there.
         assert_eq!(rows[3].pct_of_ceiling, None);
@@ -484,8 +498,8 @@ mod tests {
         );
         assert!(md.contains("| % of ceiling |"), "{md}");
         assert!(md.contains("Broker RabbitMQ 4.0.0 (pid 4242, CPU measured); 2 CPUs"));
-        assert!(md.contains("| publish | 100 B | 1 000 | ours | 5 000 | 5 000–5 000 | 100 | 300 | 150 % | 1.0 |  |  | 2.00× | 50 % | 1/1 |"), "{md}");
-        assert!(md.contains("| publish | 100 B | 1 000 | ceiling | 10 000 | 10 000–10 000 | 50.0 | 150 | 150 % | 0.5 |  |  |  |  | 1/1 |"), "{md}");
+        assert!(md.contains("| publish | 100 B | 1 000 | ours | 5 000 | 5 000–5 000 | 100 | 300 | 150 % | 3 % | 1.0 |  |  | 2.00× | 50 % | 1/1 |"), "{md}");
+        assert!(md.contains("| publish | 100 B | 1 000 | ceiling | 10 000 | 10 000–10 000 | 50.0 | 150 | 150 % | 2 % | 0.5 |  |  |  |  | 1/1 |"), "{md}");
         assert!(md.contains("- ceiling: a reference, not a competitor"));
         let text = render_text(&settings, &rows);
         assert!(text.contains("ceiling: reference client"));
@@ -536,7 +550,7 @@ mod tests {
         let md = render_markdown(&settings, &rows);
         assert!(md.starts_with("# End-to-end client benchmark\n"));
         assert!(md.contains("Broker RabbitMQ 4.0.0; 2 CPUs, load average 0.5 before and ? after."));
-        assert!(md.contains("| rpc | 100 B | 1 000 | lapin | 1 000 | 1 000–1 000 | 500 |  |  | 2.0 | 1000 | 2000 | 0.50× |  | 1/1 |"));
+        assert!(md.contains("| rpc | 100 B | 1 000 | lapin | 1 000 | 1 000–1 000 | 500 |  |  |  | 2.0 | 1000 | 2000 | 0.50× |  | 1/1 |"));
         assert!(!md.contains("- ceiling:"));
         assert!(!md.contains("Failed runs"));
         assert_eq!(size_label(1 << 20), "1 MiB");

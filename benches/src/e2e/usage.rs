@@ -1,5 +1,6 @@
-//! Wall time and CPU time of this process from `getrusage(RUSAGE_SELF)`, its peak memory, and
-//! the CPU time of another process (the broker) from `/proc/<pid>/stat`.
+//! Wall time and CPU time of this process from `getrusage(RUSAGE_SELF)`, its peak memory, the
+//! CPU time of another process (the broker) from `/proc/<pid>/stat`, and how idle the whole
+//! machine was from `/proc/stat`.
 //!
 //! `RUSAGE_SELF` sums every thread of the process (runtime workers, a library's own I/O
 //! thread), so a client's background work counts as its cost. `/proc/<pid>/stat` likewise sums
@@ -95,8 +96,48 @@ fn stat_cpu_ticks(stat: &str) -> Option<u64> {
     utime.checked_add(stime)
 }
 
-/// What one measured interval cost.
+/// Idle and total time of all CPUs together, in clock ticks since boot, from `/proc/stat`;
+/// `None` where there is no such file.
+fn machine_ticks() -> Option<MachineTicks> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    cpu_line_ticks(stat.lines().next()?)
+}
+
+/// Idle and total clock ticks of all CPUs together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MachineTicks {
+    idle: u64,
+    total: u64,
+}
+
+/// The aggregate `cpu` line of `/proc/stat`: user, nice, system, idle, iowait, irq, softirq,
+/// steal. Idle counts idle and iowait; steal (time a hypervisor gave to others) is in the
+/// total but not idle, as it was not ours to use.
+fn cpu_line_ticks(line: &str) -> Option<MachineTicks> {
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let ticks: Vec<u64> = fields
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let (&idle, &iowait) = (ticks.get(3)?, ticks.get(4)?);
+    Some(MachineTicks {
+        idle: idle.checked_add(iowait)?,
+        total: ticks.iter().try_fold(0u64, |a, t| a.checked_add(*t))?,
+    })
+}
+
+/// The share of the machine's CPU time left idle between two readings, in %.
+fn idle_pct(before: MachineTicks, after: MachineTicks) -> Option<f64> {
+    let total = after.total.checked_sub(before.total)?;
+    let idle = after.idle.checked_sub(before.idle)?;
+    (total > 0).then(|| idle as f64 * 100.0 / total as f64)
+}
+
+/// What one measured interval cost.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Sample {
     /// Wall-clock time.
     pub(crate) elapsed: Duration,
@@ -106,6 +147,9 @@ pub(crate) struct Sample {
     pub(crate) sys: Duration,
     /// User + system CPU time of the broker process, when its pid was given.
     pub(crate) broker: Option<Duration>,
+    /// The share of all the machine's CPU time that nobody used, in %: near 0 means every
+    /// core was busy (with this run or anything else), so nobody could have gone faster.
+    pub(crate) machine_idle_pct: Option<f64>,
 }
 
 /// A started measurement; [`Meter::stop`] returns the interval's [`Sample`].
@@ -116,6 +160,7 @@ pub(crate) struct Meter {
     sys: Duration,
     /// The broker's pid and its CPU time at the start.
     broker: Option<(u32, Duration)>,
+    machine: Option<MachineTicks>,
 }
 
 impl Meter {
@@ -125,12 +170,14 @@ impl Meter {
             Some(pid) => Some((pid, process_cpu(pid)?)),
             None => None,
         };
+        let machine = machine_ticks();
         let (user, sys) = cpu_now()?;
         Ok(Self {
             wall: Instant::now(),
             user,
             sys,
             broker,
+            machine,
         })
     }
 
@@ -142,11 +189,16 @@ impl Meter {
             Some((pid, before)) => Some(process_cpu(pid)?.saturating_sub(before)),
             None => None,
         };
+        let machine_idle_pct = self
+            .machine
+            .zip(machine_ticks())
+            .and_then(|(before, after)| idle_pct(before, after));
         Ok(Sample {
             elapsed,
             user: user.saturating_sub(self.user),
             sys: sys.saturating_sub(self.sys),
             broker,
+            machine_idle_pct,
         })
     }
 }
@@ -174,6 +226,25 @@ mod tests {
         assert_eq!(stat_cpu_ticks("no parenthesis"), None);
         assert_eq!(ticks_to_duration(250, 100), Duration::from_millis(2500));
         assert_eq!(ticks_to_duration(3, 1000), Duration::from_millis(3));
+    }
+
+    #[test]
+    fn parses_the_machine_cpu_line() {
+        let before = cpu_line_ticks("cpu  1000 0 200 700 100 0 0 0 0 0").unwrap();
+        assert_eq!(
+            before,
+            MachineTicks {
+                idle: 800,
+                total: 2000
+            }
+        );
+        let after = cpu_line_ticks("cpu  1300 0 300 1250 150 0 0 0 0 0").unwrap();
+        assert_eq!(idle_pct(before, after), Some(60.0));
+        assert_eq!(idle_pct(after, before), None);
+        assert_eq!(idle_pct(before, before), None);
+        assert_eq!(cpu_line_ticks("cpu0 1 2 3 4 5 6 7 8"), None);
+        assert_eq!(cpu_line_ticks("cpu 1 2 3"), None);
+        assert_eq!(cpu_line_ticks("cpu 1 2 x 4 5"), None);
     }
 
     #[test]
