@@ -7,7 +7,13 @@
 //! Each (scenario, round, client) runs in a fresh child process (this binary re-executed with a
 //! hidden `--worker` flag), so CPU time and peak RSS belong to one client doing one thing. The
 //! parent declares and deletes the queues, pre-fills them and runs the RPC echo server with one
-//! fixed library, so the server side is the same for every client measured. See `--help`.
+//! fixed library, so the server side is the same for every client measured.
+//!
+//! `--clients …,ceiling` adds a reference row: a bare socket speaking through the codec with
+//! pre-encoded publishes, whose msgs/s is what the broker itself sustains; every other client
+//! is shown in % of it. `--broker-pid` (or `BENCH_BROKER_PID`) adds the broker's CPU per
+//! message and its use of a core over each measured interval, next to how idle the whole
+//! machine was, so the table tells a client-bound run from a broker-bound one. See `--help`.
 #![forbid(unsafe_code)]
 
 #[path = "../e2e/mod.rs"]
