@@ -125,7 +125,7 @@ struct Cli {
     #[arg(long, value_delimiter = ',', default_value = "ours,lapin,amqprs")]
     clients: Vec<ClientKind>,
 
-    /// Process id of the broker (its Erlang VM): its CPU time is read from /proc/<pid>/stat
+    /// Process id of the broker (its Erlang VM): its CPU time is read from `/proc/<pid>/stat`
     /// over every measured interval, for the broker CPU columns.
     #[arg(long, env = "BENCH_BROKER_PID")]
     broker_pid: Option<u32>,
