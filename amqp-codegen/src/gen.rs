@@ -839,6 +839,21 @@ impl<'s> Gen<'s> {
         }
     }
 
+    /// A statement passing over one property after checking it, as [`Self::read_expr`]
+    /// would read it (properties are never bits).
+    fn skip_stmt(info: &FieldInfo<'_>, reader: &Ident) -> TokenStream {
+        let what = lit_str(&info.what);
+        match info.field.ty {
+            WireType::Octet | WireType::Bit => quote! { #reader.skip(1, #what)?; },
+            WireType::Short => quote! { #reader.skip(2, #what)?; },
+            WireType::Long => quote! { #reader.skip(4, #what)?; },
+            WireType::LongLong | WireType::Timestamp => quote! { #reader.skip(8, #what)?; },
+            WireType::ShortStr => quote! { #reader.skip_short_str(#what)?; },
+            WireType::LongStr => quote! { #reader.skip_long_str(#what)?; },
+            WireType::Table => quote! { #reader.skip_table(#what)?; },
+        }
+    }
+
     /// A statement writing one non-bit value `value` (an expression of the field's type).
     /// Sets `uses_buf_mut` when it calls a `BufMut` method.
     fn write_stmt(
@@ -1379,6 +1394,7 @@ impl<'s> Gen<'s> {
         let flags_what = lit_str(&format!("{scope}.flags"));
         let mut fields = Vec::new();
         let mut decode = Vec::new();
+        let mut check = Vec::new();
         let mut flag_stmts = Vec::new();
         let mut encode = Vec::new();
         let mut setters = Vec::new();
@@ -1402,6 +1418,10 @@ impl<'s> Gen<'s> {
             let read = Self::read_expr(f, &Ident::new("reader", Span::call_site()));
             decode.push(quote! {
                 #fid: if (flags & #mask) != 0 { Some(#read) } else { None },
+            });
+            let skip = Self::skip_stmt(f, &Ident::new("reader", Span::call_site()));
+            check.push(quote! {
+                if (flags & #mask) != 0 { #skip }
             });
             flag_stmts.push(quote! { if self.#fid.is_some() { flags |= #mask; } });
             let by_ref = f.field.ty.is_string() || f.field.ty == WireType::Table;
@@ -1483,6 +1503,24 @@ impl<'s> Gen<'s> {
                 /// for a flag bit this specification does not define, or the error of a
                 /// malformed property.
                 pub fn decode(reader: &mut crate::Reader) -> Result<Self, crate::WireError> {
+                    let flags = Self::read_flags(reader)?;
+                    Ok(#decode_body)
+                }
+
+                /// Checks encoded property flags and properties exactly as
+                /// [`decode`](Self::decode) would read them, without building anything, and
+                /// returns the first flags word.
+                ///
+                /// # Errors
+                /// The error [`decode`](Self::decode) would return for the same octets.
+                pub fn check(reader: &mut crate::Reader<&[u8]>) -> Result<u16, crate::WireError> {
+                    let flags = Self::read_flags(reader)?;
+                    #(#check)*
+                    Ok(flags)
+                }
+
+                /// The flag words: the first is returned, the others must announce nothing.
+                fn read_flags<B: ::bytes::Buf>(reader: &mut crate::Reader<B>) -> Result<u16, crate::WireError> {
                     let flags = reader.u16(#flags_what)?;
                     #unknown_check
                     let mut more = (flags & 0x0001) != 0;
@@ -1493,7 +1531,7 @@ impl<'s> Gen<'s> {
                         }
                         more = (extra & 0x0001) != 0;
                     }
-                    Ok(#decode_body)
+                    Ok(flags)
                 }
 
                 /// The property flags: bit 15 for the first property, downwards.

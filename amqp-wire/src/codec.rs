@@ -28,36 +28,36 @@ use crate::{ShortStr, Timestamp, WireError};
 /// # Ok::<(), amqp_wire::WireError>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct Reader {
-    buf: Bytes,
+pub struct Reader<B = Bytes> {
+    buf: B,
 }
 
-impl Reader {
+impl<B: Buf> Reader<B> {
     /// Starts reading at the beginning of `buf`.
-    pub fn new(buf: Bytes) -> Self {
+    pub fn new(buf: B) -> Self {
         Self { buf }
     }
 
     /// How many bytes are left.
     pub fn remaining(&self) -> usize {
-        self.buf.len()
+        self.buf.remaining()
     }
 
     /// The bytes not read yet.
-    pub fn into_rest(self) -> Bytes {
+    pub fn into_rest(self) -> B {
         self.buf
     }
 
     /// Succeeds only if every byte has been read; `what` names the enclosing structure.
     pub fn finish(&self, what: &'static str) -> Result<(), WireError> {
-        match self.buf.len() {
+        match self.buf.remaining() {
             0 => Ok(()),
             count => Err(WireError::TrailingBytes { what, count }),
         }
     }
 
     fn need(&self, n: usize, what: &'static str) -> Result<(), WireError> {
-        if self.buf.len() < n {
+        if self.buf.remaining() < n {
             return Err(WireError::Truncated { what });
         }
         Ok(())
@@ -117,6 +117,30 @@ impl Reader {
         Ok(self.buf.get_f64())
     }
 
+    /// A timestamp: u64 seconds since the Unix epoch.
+    pub fn timestamp(&mut self, what: &'static str) -> Result<Timestamp, WireError> {
+        self.u64(what)
+    }
+
+    /// Passes over `n` octets.
+    pub fn skip(&mut self, n: usize, what: &'static str) -> Result<(), WireError> {
+        self.need(n, what)?;
+        self.buf.advance(n);
+        Ok(())
+    }
+
+    /// The length of a region prefixed by its length as a `long` (u32), checked against what
+    /// is left.
+    fn long_len(&mut self, what: &'static str) -> Result<usize, WireError> {
+        let len = self.u32(what)?;
+        // A length that does not fit in usize cannot fit in the buffer either.
+        let len = usize::try_from(len).map_err(|_| WireError::Truncated { what })?;
+        self.need(len, what)?;
+        Ok(len)
+    }
+}
+
+impl Reader<Bytes> {
     /// The next `len` bytes, as a slice sharing the payload's buffer.
     pub(crate) fn bytes(&mut self, len: usize, what: &'static str) -> Result<Bytes, WireError> {
         self.need(len, what)?;
@@ -125,16 +149,25 @@ impl Reader {
 
     /// A run of bytes prefixed by its length as a `long` (u32).
     fn long_prefixed(&mut self, what: &'static str) -> Result<Bytes, WireError> {
-        let len = self.u32(what)?;
-        // A length that does not fit in usize cannot fit in the buffer either.
-        let len = usize::try_from(len).map_err(|_| WireError::Truncated { what })?;
-        self.bytes(len, what)
+        let len = self.long_len(what)?;
+        Ok(self.buf.split_to(len))
     }
 
     /// A short string: one length octet, then that many octets of UTF-8.
+    ///
+    /// A string short enough to be kept inline is copied; a longer one shares the payload's
+    /// buffer.
     pub fn short_str(&mut self, what: &'static str) -> Result<ShortStr, WireError> {
-        let len = self.u8(what)?;
-        let bytes = self.bytes(usize::from(len), what)?;
+        let len = usize::from(self.u8(what)?);
+        if len <= crate::shortstr::INLINE {
+            let s = ShortStr::from_slice(
+                self.buf.get(..len).ok_or(WireError::Truncated { what })?,
+                what,
+            )?;
+            self.buf.advance(len);
+            return Ok(s);
+        }
+        let bytes = self.bytes(len, what)?;
         ShortStr::from_bytes(bytes, what)
     }
 
@@ -153,14 +186,47 @@ impl Reader {
         table::read_table(self, what, 1)
     }
 
-    /// A timestamp: u64 seconds since the Unix epoch.
-    pub fn timestamp(&mut self, what: &'static str) -> Result<Timestamp, WireError> {
-        self.u64(what)
-    }
-
     /// Reads a length-prefixed region and returns a reader over just that region.
     pub(crate) fn sub_reader(&mut self, what: &'static str) -> Result<Self, WireError> {
         Ok(Self::new(self.long_prefixed(what)?))
+    }
+}
+
+/// Checking without building: these pass over a value after checking it exactly as the
+/// [`Reader<Bytes>`] method of the same name would decode it, and fail with the same error.
+impl Reader<&[u8]> {
+    /// Passes over a short string, checking its length and UTF-8.
+    pub fn skip_short_str(&mut self, what: &'static str) -> Result<(), WireError> {
+        let len = usize::from(self.u8(what)?);
+        let (text, rest) = self
+            .buf
+            .split_at_checked(len)
+            .ok_or(WireError::Truncated { what })?;
+        self.buf = rest;
+        crate::shortstr::check_utf8(text, what)
+    }
+
+    /// Passes over a long string.
+    pub fn skip_long_str(&mut self, what: &'static str) -> Result<(), WireError> {
+        let len = self.long_len(what)?;
+        self.buf.advance(len);
+        Ok(())
+    }
+
+    /// Passes over a field table, checking everything [`Reader::table`] checks.
+    pub fn skip_table(&mut self, what: &'static str) -> Result<(), WireError> {
+        table::check_table(self, what, 1)
+    }
+
+    /// Passes over a length-prefixed region and returns a reader over just that region.
+    pub(crate) fn sub_reader(&mut self, what: &'static str) -> Result<Self, WireError> {
+        let len = self.long_len(what)?;
+        let (region, rest) = self
+            .buf
+            .split_at_checked(len)
+            .ok_or(WireError::Truncated { what })?;
+        self.buf = rest;
+        Ok(Self::new(region))
     }
 }
 

@@ -24,8 +24,7 @@ const MAX_RESERVE: usize = 1 << 20;
 ///
 /// Payloads that are plain octets (bodies, long strings, short strings) share the buffer the
 /// frame was decoded from.
-// Boxing the big variants (a header's properties, some methods) would cost an allocation per
-// decoded frame; frames are short-lived, so their size matters less.
+// Boxing the big variant (some methods) would cost an allocation per decoded frame.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
@@ -114,6 +113,10 @@ impl Frame {
 
 /// The payload of a content header frame: which class the content belongs to, the total body
 /// size, and the message properties.
+///
+/// The properties stay in their wire form ([`RawProperties`]) until asked for: decoding a
+/// header checks them completely but builds nothing, and [`RawProperties::decode`] builds the
+/// typed [`BasicProperties`] when they are wanted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContentHeader {
     /// The class of the method that carries the content; always 60 (`basic`), the only class
@@ -121,22 +124,24 @@ pub struct ContentHeader {
     pub class_id: u16,
     /// Total body size in octets, summed over the body frames that follow.
     pub body_size: u64,
-    /// The message properties.
-    pub properties: BasicProperties,
+    /// The message properties, as they travel.
+    pub properties: RawProperties,
 }
 
 impl ContentHeader {
-    /// A header for a `basic` message of `body_size` octets.
-    pub fn new(body_size: u64, properties: BasicProperties) -> Self {
+    /// A header for a `basic` message of `body_size` octets; `properties` is a
+    /// [`BasicProperties`] (encoded here), a reference to one, or [`RawProperties`].
+    pub fn new(body_size: u64, properties: impl Into<RawProperties>) -> Self {
         Self {
             class_id: basic::CLASS_ID,
             body_size,
-            properties,
+            properties: properties.into(),
         }
     }
 
     /// Decodes a content header frame's payload: class id, weight (must be 0), body size,
-    /// property flags and properties, and nothing after them.
+    /// property flags and properties, and nothing after them. The properties are checked as
+    /// thoroughly as [`BasicProperties::decode`] would, and kept as a slice of `payload`.
     pub fn decode(payload: Bytes) -> Result<Self, WireError> {
         let mut r = Reader::new(payload);
         let class_id = r.u16("content header class-id")?;
@@ -151,8 +156,7 @@ impl ContentHeader {
             });
         }
         let body_size = r.u64("content header body-size")?;
-        let properties = BasicProperties::decode(&mut r)?;
-        r.finish("content header")?;
+        let properties = RawProperties::from_wire(r.into_rest(), "content header")?;
         Ok(Self {
             class_id,
             body_size,
@@ -165,7 +169,114 @@ impl ContentHeader {
         dst.put_u16(self.class_id);
         dst.put_u16(0); // weight
         dst.put_u64(self.body_size);
-        self.properties.encode(dst);
+        dst.put_slice(self.properties.as_bytes());
+    }
+}
+
+/// Message properties in their wire form: the property flags and the properties they announce,
+/// exactly as a content header carries them.
+///
+/// A decoded header keeps its properties this way, as a slice of the read buffer: the octets
+/// are checked when the frame is decoded (so every error surfaces there), but nothing is built
+/// until [`decode`](Self::decode) is called. Code that only forwards or counts messages never
+/// pays for properties it does not look at.
+///
+/// ```
+/// use amqp_wire::{BasicProperties, RawProperties, ShortStr};
+///
+/// let props = BasicProperties::default()
+///     .with_content_type(ShortStr::from_static("text/plain"))
+///     .with_delivery_mode(2);
+/// let raw = RawProperties::new(&props);
+/// assert_eq!(raw.flags(), 0x9000);
+/// assert_eq!(raw.decode(), props);
+/// assert!(RawProperties::default().is_empty());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawProperties {
+    /// Flag words and properties; checked by `BasicProperties::check` at construction.
+    octets: Bytes,
+    /// The first flag word.
+    flags: u16,
+}
+
+impl RawProperties {
+    /// Encodes `properties` (this copies them into a new buffer).
+    pub fn new(properties: &BasicProperties) -> Self {
+        let mut dst = BytesMut::new();
+        properties.encode(&mut dst);
+        Self {
+            octets: dst.freeze(),
+            flags: properties.flags(),
+        }
+    }
+
+    /// Takes `octets` as the whole property part of a content header (flags, then properties,
+    /// then nothing), after checking them; `what` names the enclosing structure in the error.
+    ///
+    /// # Errors
+    /// Whatever [`BasicProperties::decode`] would fail with on the same octets, or
+    /// [`WireError::TrailingBytes`] if octets are left after the last property.
+    pub fn from_wire(octets: Bytes, what: &'static str) -> Result<Self, WireError> {
+        let mut r = Reader::new(&octets[..]);
+        let flags = BasicProperties::check(&mut r)?;
+        r.finish(what)?;
+        Ok(Self { octets, flags })
+    }
+
+    /// The typed properties.
+    ///
+    /// This cannot fail: the octets were checked when this value was made, by the same rules
+    /// decoding applies.
+    pub fn decode(&self) -> BasicProperties {
+        BasicProperties::decode(&mut Reader::new(self.octets.clone())).unwrap_or_default()
+    }
+
+    /// The first property flags word: bit 15 for `content-type`, downwards; see
+    /// [`BasicProperties::FIELD_NAMES`].
+    pub fn flags(&self) -> u16 {
+        self.flags
+    }
+
+    /// Whether no property is set.
+    pub fn is_empty(&self) -> bool {
+        self.flags & 0xfffe == 0
+    }
+
+    /// The wire octets: flag words, then the properties they announce.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.octets
+    }
+}
+
+impl Default for RawProperties {
+    /// No property set: a single zero flags word.
+    fn default() -> Self {
+        Self {
+            octets: Bytes::from_static(&[0, 0]),
+            flags: 0,
+        }
+    }
+}
+
+impl From<&BasicProperties> for RawProperties {
+    fn from(properties: &BasicProperties) -> Self {
+        Self::new(properties)
+    }
+}
+
+impl From<BasicProperties> for RawProperties {
+    fn from(properties: BasicProperties) -> Self {
+        Self::new(&properties)
+    }
+}
+
+impl core::fmt::Debug for RawProperties {
+    /// Shows the decoded properties.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("RawProperties")
+            .field(&self.decode())
+            .finish()
     }
 }
 

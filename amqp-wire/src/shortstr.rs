@@ -1,4 +1,5 @@
-//! [`ShortStr`]: AMQP's `shortstr`, a UTF-8 string of at most 255 octets backed by [`Bytes`].
+//! [`ShortStr`]: AMQP's `shortstr`, a UTF-8 string of at most 255 octets, kept inline when it
+//! is short and in a [`Bytes`] otherwise.
 
 use core::borrow::Borrow;
 use core::cmp::Ordering;
@@ -10,11 +11,16 @@ use bytes::Bytes;
 
 use crate::WireError;
 
+/// The most octets a short string keeps inline (it is then 32 bytes, like a [`Bytes`]).
+pub(crate) const INLINE: usize = 23;
+
 /// An AMQP short string: valid UTF-8, at most [`ShortStr::MAX_LEN`] (255) octets.
 ///
-/// The text lives in a [`Bytes`], so a short string decoded from a frame shares the frame's
-/// buffer instead of copying it. Both invariants (length and UTF-8) are checked whenever a value
-/// is built, so encoding can never fail.
+/// A string of up to 23 octets (most exchange, queue and routing-key names) is stored inline,
+/// so making, cloning and dropping one touches no reference count and allocates nothing. A
+/// longer one lives in a [`Bytes`]: decoded from a frame, it shares the frame's buffer instead of
+/// copying it. Both invariants (length and UTF-8) are checked whenever a value is built, so
+/// encoding can never fail.
 ///
 /// Comparison, ordering and hashing behave exactly as for the `str` it holds.
 ///
@@ -27,8 +33,27 @@ use crate::WireError;
 /// assert!(ShortStr::new(&"x".repeat(256)).is_err());
 /// # Ok::<(), amqp_wire::WireError>(())
 /// ```
-#[derive(Clone, Default)]
-pub struct ShortStr(Bytes);
+#[derive(Clone)]
+pub struct ShortStr(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// `len` octets at the start of `buf`.
+    Inline {
+        len: u8,
+        buf: [u8; INLINE],
+    },
+    Shared(Bytes),
+}
+
+impl Default for ShortStr {
+    fn default() -> Self {
+        Self(Repr::Inline {
+            len: 0,
+            buf: [0; INLINE],
+        })
+    }
+}
 
 impl ShortStr {
     /// The most octets a short string may hold.
@@ -37,7 +62,7 @@ impl ShortStr {
     /// Copies `s` into a new short string; fails if it is longer than 255 octets.
     pub fn new(s: &str) -> Result<Self, WireError> {
         check_len(s.len(), "short string")?;
-        Ok(Self(Bytes::copy_from_slice(s.as_bytes())))
+        Ok(Self::copy_checked(s.as_bytes()))
     }
 
     /// Wraps a static string without copying it.
@@ -51,46 +76,87 @@ impl ShortStr {
             s.len() <= Self::MAX_LEN,
             "a short string holds at most 255 octets"
         );
-        Self(Bytes::from_static(s.as_bytes()))
+        Self(Repr::Shared(Bytes::from_static(s.as_bytes())))
     }
 
-    /// Checks `bytes` (length and UTF-8) and wraps them without copying. `what` names the field
-    /// in the error.
+    /// Checks `bytes` (length and UTF-8) and wraps them without copying (or, if they fit
+    /// inline, copies them and lets the buffer go). `what` names the field in the error.
     pub fn from_bytes(bytes: Bytes, what: &'static str) -> Result<Self, WireError> {
         check_len(bytes.len(), what)?;
-        // Names on the wire are nearly always ASCII, which is checked much faster.
-        if !bytes.is_ascii() && core::str::from_utf8(&bytes).is_err() {
-            return Err(WireError::InvalidUtf8 { what });
-        }
-        Ok(Self(bytes))
+        check_utf8(&bytes, what)?;
+        Ok(match inline(&bytes) {
+            Some(repr) => Self(repr),
+            None => Self(Repr::Shared(bytes)),
+        })
+    }
+
+    /// Checks `octets` (at most 255, UTF-8) and copies them. `what` names the field in the
+    /// error.
+    pub fn from_slice(octets: &[u8], what: &'static str) -> Result<Self, WireError> {
+        check_len(octets.len(), what)?;
+        check_utf8(octets, what)?;
+        Ok(Self::copy_checked(octets))
+    }
+
+    /// Copies octets already known to be a valid short string.
+    fn copy_checked(octets: &[u8]) -> Self {
+        Self(inline(octets).unwrap_or_else(|| Repr::Shared(Bytes::copy_from_slice(octets))))
     }
 
     /// The text.
     pub fn as_str(&self) -> &str {
         // The constructors only ever store valid UTF-8, so the fallback is unreachable; it
         // exists because re-checking is the only way to get a `&str` without `unsafe`.
-        core::str::from_utf8(&self.0).unwrap_or_default()
+        core::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 
     /// The UTF-8 octets.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Repr::Inline { len, buf } => buf.get(..usize::from(*len)).unwrap_or_default(),
+            Repr::Shared(bytes) => bytes,
+        }
     }
 
-    /// The underlying buffer.
+    /// The octets as a [`Bytes`] (a copy for an inline string).
     pub fn into_bytes(self) -> Bytes {
-        self.0
+        match self.0 {
+            Repr::Inline { .. } => Bytes::copy_from_slice(self.as_bytes()),
+            Repr::Shared(bytes) => bytes,
+        }
     }
 
     /// Length in octets (not characters).
     pub fn len(&self) -> usize {
-        self.0.len()
+        match &self.0 {
+            Repr::Inline { len, .. } => usize::from(*len),
+            Repr::Shared(bytes) => bytes.len(),
+        }
     }
 
     /// Whether the string is empty.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
+}
+
+/// The inline form of `octets`, if they fit.
+fn inline(octets: &[u8]) -> Option<Repr> {
+    let mut buf = [0; INLINE];
+    buf.get_mut(..octets.len())?.copy_from_slice(octets);
+    Some(Repr::Inline {
+        len: u8::try_from(octets.len()).ok()?,
+        buf,
+    })
+}
+
+/// Fails unless `bytes` are UTF-8.
+pub(crate) fn check_utf8(bytes: &[u8], what: &'static str) -> Result<(), WireError> {
+    // Names on the wire are nearly always ASCII, which is checked much faster.
+    if !bytes.is_ascii() && core::str::from_utf8(bytes).is_err() {
+        return Err(WireError::InvalidUtf8 { what });
+    }
+    Ok(())
 }
 
 fn check_len(len: usize, what: &'static str) -> Result<(), WireError> {
@@ -120,7 +186,7 @@ impl AsRef<str> for ShortStr {
 
 impl AsRef<[u8]> for ShortStr {
     fn as_ref(&self) -> &[u8] {
-        &self.0
+        self.as_bytes()
     }
 }
 
@@ -141,10 +207,12 @@ impl TryFrom<&str> for ShortStr {
 impl TryFrom<String> for ShortStr {
     type Error = WireError;
 
-    /// Takes over the string's buffer without copying.
+    /// Takes over the string's buffer without copying (unless it fits inline).
     fn try_from(s: String) -> Result<Self, WireError> {
         check_len(s.len(), "short string")?;
-        Ok(Self(Bytes::from(s)))
+        Ok(Self(
+            inline(s.as_bytes()).unwrap_or_else(|| Repr::Shared(Bytes::from(s))),
+        ))
     }
 }
 
@@ -166,7 +234,7 @@ impl TryFrom<Bytes> for ShortStr {
 
 impl From<ShortStr> for Bytes {
     fn from(s: ShortStr) -> Self {
-        s.0
+        s.into_bytes()
     }
 }
 
@@ -178,7 +246,7 @@ impl From<ShortStr> for String {
 
 impl PartialEq for ShortStr {
     fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
+        self.as_bytes() == other.as_bytes()
     }
 }
 
@@ -193,7 +261,7 @@ impl PartialOrd for ShortStr {
 impl Ord for ShortStr {
     /// Octet order, which for UTF-8 is also the order of `str`.
     fn cmp(&self, other: &Self) -> Ordering {
-        self.0.cmp(&other.0)
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 

@@ -626,7 +626,7 @@ impl<V: Into<FieldValue>> Extend<(ShortStr, V)> for FieldTable {
 #[derive(Default)]
 struct Dedup {
     seen: [u64; 4],
-    index: Option<HashMap<Bytes, usize>>,
+    index: Option<HashMap<ShortStr, usize>>,
 }
 
 impl Dedup {
@@ -637,7 +637,7 @@ impl Dedup {
         value: FieldValue,
     ) {
         if let Some(index) = &mut self.index {
-            match index.entry(key.clone().into_bytes()) {
+            match index.entry(key.clone()) {
                 Entry::Occupied(at) => {
                     if let Some(slot) = entries.get_mut(*at.get()) {
                         slot.1 = value;
@@ -667,7 +667,7 @@ impl Dedup {
                 entries
                     .iter()
                     .enumerate()
-                    .map(|(i, (k, _))| (k.clone().into_bytes(), i))
+                    .map(|(i, (k, _))| (k.clone(), i))
                     .collect(),
             );
         }
@@ -684,17 +684,64 @@ fn filter_hash(key: &[u8]) -> u8 {
     (h ^ (h >> 8)) as u8
 }
 
-pub(crate) fn read_table(
-    r: &mut Reader,
-    what: &'static str,
-    depth: usize,
-) -> Result<FieldTable, WireError> {
+fn check_depth(depth: usize, what: &'static str) -> Result<(), WireError> {
     if depth > FieldTable::MAX_DEPTH {
         return Err(WireError::NestingTooDeep {
             what,
             max: FieldTable::MAX_DEPTH,
         });
     }
+    Ok(())
+}
+
+/// Checks a table the way [`read_table`] decodes it, without building it.
+pub(crate) fn check_table(
+    r: &mut Reader<&[u8]>,
+    what: &'static str,
+    depth: usize,
+) -> Result<(), WireError> {
+    check_depth(depth, what)?;
+    let mut body = r.sub_reader(what)?;
+    while body.remaining() > 0 {
+        body.skip_short_str(what)?;
+        check_value(&mut body, what, depth)?;
+    }
+    Ok(())
+}
+
+/// Checks an array the way [`read_array`] decodes it, without building it.
+fn check_array(r: &mut Reader<&[u8]>, what: &'static str, depth: usize) -> Result<(), WireError> {
+    check_depth(depth, what)?;
+    let mut body = r.sub_reader(what)?;
+    while body.remaining() > 0 {
+        check_value(&mut body, what, depth)?;
+    }
+    Ok(())
+}
+
+/// Checks a tag and its value the way [`read_value`] decodes them.
+fn check_value(r: &mut Reader<&[u8]>, what: &'static str, depth: usize) -> Result<(), WireError> {
+    let width = match r.u8(what)? {
+        b'V' => 0,
+        b't' | b'b' | b'B' => 1,
+        b's' | b'u' => 2,
+        b'I' | b'i' | b'f' => 4,
+        b'D' => 5,
+        b'l' | b'L' | b'd' | b'T' => 8,
+        b'S' | b'x' => return r.skip_long_str(what),
+        b'A' => return check_array(r, what, depth + 1),
+        b'F' => return check_table(r, what, depth + 1),
+        tag => return Err(WireError::UnknownFieldType { what, tag }),
+    };
+    r.skip(width, what)
+}
+
+pub(crate) fn read_table(
+    r: &mut Reader,
+    what: &'static str,
+    depth: usize,
+) -> Result<FieldTable, WireError> {
+    check_depth(depth, what)?;
     let mut body = r.sub_reader(what)?;
     // A guess from the length (entries are rarely under 16 octets) saves regrowing the vector;
     // capped, so a hostile length cannot make it large.
@@ -709,12 +756,7 @@ pub(crate) fn read_table(
 }
 
 fn read_array(r: &mut Reader, what: &'static str, depth: usize) -> Result<FieldArray, WireError> {
-    if depth > FieldTable::MAX_DEPTH {
-        return Err(WireError::NestingTooDeep {
-            what,
-            max: FieldTable::MAX_DEPTH,
-        });
-    }
+    check_depth(depth, what)?;
     let mut body = r.sub_reader(what)?;
     let mut values = Vec::new();
     while body.remaining() > 0 {

@@ -1,5 +1,6 @@
 //! Decoding the frames of a message allocates nothing: bodies and strings are `Bytes` handles
-//! into the read buffer, and handles into a shared buffer only bump a reference count.
+//! into the read buffer, handles into a shared buffer only bump a reference count, and
+//! properties stay in their checked wire form until asked for.
 //!
 //! This file holds a single test, because the counting allocator sees every thread of the test
 //! binary.
@@ -115,18 +116,32 @@ fn decoding_messages_allocates_nothing() {
     );
     assert_eq!(allocations, 0, "deliver + header + 4 KiB body");
 
-    // The counter does see allocations: a header with a table allocates the table's entries.
+    // A header whose properties hold a table is checked, not built: still nothing.
     let with_headers = BasicProperties {
         headers: Some(amqp_wire::FieldTable::new().with("k", 1i32).unwrap()),
         ..Default::default()
     };
-    let allocations = decode_allocations(
-        || {
-            let mut wire = BytesMut::new();
-            encode_publish(&mut wire, 1, &publish, &with_headers, b"", 131_072).unwrap();
-            wire
-        },
-        |frames| assert_eq!(frames.len(), 2),
+    let one_header = || {
+        let mut wire = BytesMut::new();
+        encode_publish(&mut wire, 1, &publish, &with_headers, b"", 131_072).unwrap();
+        wire
+    };
+    let allocations = decode_allocations(one_header, |frames| assert_eq!(frames.len(), 2));
+    assert_eq!(allocations, 0, "a header with a headers table");
+
+    // The counter does see allocations: building that table when asked for allocates.
+    let mut src = one_header();
+    let frames: Vec<Frame> =
+        std::iter::from_fn(|| FrameDecoder::new(0).decode(&mut src).unwrap()).collect();
+    let Frame::Header { header, .. } = &frames[1] else {
+        panic!("not a header")
+    };
+    let region = Region::new(GLOBAL);
+    let built = header.properties.decode();
+    let stats = region.change();
+    assert_eq!(built, with_headers);
+    assert!(
+        stats.allocations > 0,
+        "the counting allocator saw nothing while building a table"
     );
-    assert!(allocations > 0, "the counting allocator saw nothing");
 }

@@ -91,8 +91,8 @@ fn whole_stream_decodes_in_order() {
             assert_eq!(
                 header
                     .properties
+                    .decode()
                     .headers
-                    .as_ref()
                     .unwrap()
                     .get_i64("x-retries"),
                 Some(3)
@@ -339,7 +339,8 @@ fn nesting_depth_is_limited() {
         panic!("not a header")
     };
     let mut depth = 1;
-    let mut t = header.properties.headers.as_ref().unwrap();
+    let properties = header.properties.decode();
+    let mut t = properties.headers.as_ref().unwrap();
     while let Some(inner) = t.get_table("n") {
         depth += 1;
         t = inner;
@@ -400,19 +401,20 @@ fn body_payload_is_a_slice_of_the_read_buffer() {
 }
 
 #[test]
-fn method_strings_are_slices_of_the_read_buffer() {
+fn long_method_strings_are_slices_of_the_read_buffer_and_short_ones_inline() {
+    let long = "orders.eu-west.priority.high";
     let mut dst = BytesMut::new();
     Frame::Method {
         channel: 1,
         method: Method::BasicPublish(basic::Publish {
-            routing_key: ShortStr::from_static("routing"),
+            exchange: ShortStr::from_static("amq.topic"),
+            routing_key: ShortStr::from_static(long),
             ..Default::default()
         }),
     }
     .encode(&mut dst)
     .unwrap();
-    let base = dst.as_ptr() as usize;
-    let end = base + dst.len();
+    let buffer = dst.as_ptr() as usize..dst.as_ptr() as usize + dst.len();
     let Some(Frame::Method {
         method: Method::BasicPublish(p),
         ..
@@ -420,8 +422,15 @@ fn method_strings_are_slices_of_the_read_buffer() {
     else {
         panic!("not basic.publish")
     };
+    assert_eq!(p.routing_key, long);
     let at = p.routing_key.as_bytes().as_ptr() as usize;
-    assert!(at > base && at < end, "routing key was copied");
+    assert!(buffer.contains(&at), "a long routing key was copied");
+    assert_eq!(p.exchange, "amq.topic");
+    let at = p.exchange.as_bytes().as_ptr() as usize;
+    assert!(
+        !buffer.contains(&at),
+        "a short exchange name was not kept inline"
+    );
 }
 
 #[test]
@@ -469,5 +478,5 @@ fn table_values_decode_through_a_header() {
     let Some(Frame::Header { header, .. }) = FrameDecoder::new(0).decode(&mut dst).unwrap() else {
         panic!("not a header")
     };
-    assert_eq!(header.properties.headers, Some(headers));
+    assert_eq!(header.properties.decode().headers, Some(headers));
 }

@@ -5,8 +5,8 @@
 mod common;
 
 use amqp_wire::{
-    basic, encode_publish, ContentHeader, FieldTable, FieldValue, Frame, FrameDecoder, Method,
-    Reader,
+    basic, encode_publish, BasicProperties, ContentHeader, FieldTable, FieldValue, Frame,
+    FrameDecoder, Method, RawProperties, Reader,
 };
 use bytes::{Bytes, BytesMut};
 use common::{bytes, field_table, properties, scalar, short_str};
@@ -267,5 +267,65 @@ proptest! {
             let again = encode_frames(std::slice::from_ref(&frame));
             prop_assert_eq!(decode_frames(&mut again.clone(), 0), vec![frame]);
         }
+    }
+}
+
+/// Encoded properties or a table, then maybe damaged: one octet changed, or cut short.
+fn damaged(encoded: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
+    let len = encoded.len();
+    (0..len.max(1), any::<u8>(), 0..=len, any::<bool>()).prop_map(move |(at, octet, cut, flip)| {
+        let mut data = encoded.clone();
+        if flip {
+            if let Some(b) = data.get_mut(at) {
+                *b = octet;
+            }
+        } else {
+            data.truncate(cut);
+        }
+        data
+    })
+}
+
+fn encoded_properties() -> impl Strategy<Value = Vec<u8>> {
+    properties().prop_flat_map(|p| {
+        let mut wire = BytesMut::new();
+        p.encode(&mut wire);
+        damaged(wire.to_vec())
+    })
+}
+
+fn encoded_table() -> impl Strategy<Value = Vec<u8>> {
+    field_table().prop_flat_map(|t| damaged(encode_table(&t).to_vec()))
+}
+
+proptest! {
+    /// Checking without building (what a decoded header does with its properties) accepts
+    /// exactly what decoding accepts, fails with the same error, and stops at the same place.
+    #[test]
+    fn checking_agrees_with_decoding(
+        props in prop_oneof![encoded_properties(), vec(any::<u8>(), 0..64)],
+        table in prop_oneof![encoded_table(), vec(any::<u8>(), 0..64)],
+    ) {
+        let mut checked = Reader::new(&props[..]);
+        let mut decoded = Reader::new(Bytes::from(props.clone()));
+        let flags = BasicProperties::check(&mut checked);
+        let built = BasicProperties::decode(&mut decoded);
+        prop_assert_eq!(flags.as_ref().err(), built.as_ref().err());
+        if let (Ok(flags), Ok(built)) = (flags, built) {
+            prop_assert_eq!(checked.remaining(), decoded.remaining());
+            prop_assert_eq!(flags & 0xfffe, built.flags());
+            if checked.remaining() == 0 {
+                let raw = RawProperties::from_wire(Bytes::from(props.clone()), "p").unwrap();
+                prop_assert_eq!(raw.decode(), built);
+                prop_assert_eq!(raw.as_bytes(), &props[..]);
+            }
+        }
+
+        let mut checked = Reader::new(&table[..]);
+        let mut decoded = Reader::new(Bytes::from(table.clone()));
+        let skipped = checked.skip_table("t");
+        let built = decoded.table("t");
+        prop_assert_eq!(skipped.err(), built.err());
+        prop_assert_eq!(checked.remaining(), decoded.remaining());
     }
 }

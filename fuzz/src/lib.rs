@@ -15,7 +15,10 @@
 
 use std::collections::HashSet;
 
-use amqp_wire::{FieldTable, FieldValue, Frame, FrameDecoder, Method, Reader, WireError};
+use amqp_wire::{
+    BasicProperties, FieldTable, FieldValue, Frame, FrameDecoder, Method, RawProperties, Reader,
+    WireError,
+};
 use bytes::{Bytes, BytesMut};
 
 pub mod seeds;
@@ -127,6 +130,9 @@ pub fn check_frame_stream(data: &[u8]) {
                 "body payload was copied out of the read buffer"
             );
         }
+        if let Frame::Header { header, .. } = frame {
+            check_properties(&header.properties);
+        }
         let mut encoded = BytesMut::new();
         if let Err(e) = frame.encode(&mut encoded) {
             panic!("decoded frame does not encode: {e} ({frame:?})");
@@ -140,6 +146,23 @@ pub fn check_frame_stream(data: &[u8]) {
         assert_eq!(again.as_ref().ok().and_then(Option::as_ref), Some(frame));
         assert!(encoded.is_empty(), "re-encoded frame left octets behind");
     }
+}
+
+/// Properties a header frame accepted (checked, not built) really decode, and their typed form
+/// re-encodes to no more octets than they came in, decoding to the same properties.
+fn check_properties(raw: &RawProperties) {
+    let wire = Bytes::copy_from_slice(raw.as_bytes());
+    let built = match BasicProperties::decode(&mut Reader::new(wire)) {
+        Ok(built) => built,
+        Err(e) => panic!("checked properties do not decode: {e} ({:?})", raw.as_bytes()),
+    };
+    assert_eq!(raw.decode(), built);
+    let again = RawProperties::new(&built);
+    assert!(
+        again.as_bytes().len() <= raw.as_bytes().len(),
+        "re-encoded properties grew: {built:?}"
+    );
+    assert_eq!(again.decode(), built);
 }
 
 /// A method frame's payload (class id, method id, arguments).
@@ -180,12 +203,23 @@ pub fn check_method_payload(data: &[u8]) {
 
 /// A field table (u32 length, then key/value pairs); octets after the table are ignored.
 ///
-/// Checks that a table that decodes has unique keys, finds each of its values by key, and
-/// re-encodes to the octets it was read from or, for non-canonical input, to something no longer
-/// that decodes to the same table.
+/// Checks that checking the table without building it agrees with decoding it, and that a table
+/// that decodes has unique keys, finds each of its values by key, and re-encodes to the octets it
+/// was read from or, for non-canonical input, to something no longer that decodes to the same
+/// table.
 pub fn check_field_table(data: &[u8]) {
     let mut reader = Reader::new(Bytes::copy_from_slice(data));
-    let Ok(table) = reader.table("fuzz table") else {
+    let decoded = reader.table("fuzz table");
+    // Checking without building agrees with decoding, error and position alike.
+    let mut checker = Reader::new(data);
+    let checked = checker.skip_table("fuzz table");
+    assert_eq!(
+        checked.err().as_ref(),
+        decoded.as_ref().err(),
+        "checking and decoding disagree"
+    );
+    assert_eq!(checker.remaining(), reader.remaining(), "checking stopped elsewhere");
+    let Ok(table) = decoded else {
         return;
     };
     let consumed = data.len() - reader.remaining();

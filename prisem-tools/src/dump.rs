@@ -218,7 +218,7 @@ pub fn frame_json(frame: &Frame, opts: &DumpOptions) -> Value {
             "channel": channel,
             "class": header.class_id,
             "body_size": header.body_size,
-            "properties": json::properties(&header.properties),
+            "properties": json::properties(&header.properties.decode()),
         }),
         Frame::Body { channel, payload } => {
             let mut m = Map::new();

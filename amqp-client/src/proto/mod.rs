@@ -535,7 +535,7 @@ impl<T> Proto<T> {
                     channel,
                     header.class_id,
                     header.body_size,
-                    header.properties,
+                    header.properties.decode(),
                 ),
                 Phase::Closing | Phase::Closed => {}
                 _ => self.violation_ids(

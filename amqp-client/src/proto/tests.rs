@@ -677,7 +677,7 @@ fn publish_encodes_method_header_and_split_bodies_contiguously() {
     match &frames[1] {
         Frame::Header { header, .. } => {
             assert_eq!(header.body_size, 10_000);
-            assert_eq!(header.properties, props);
+            assert_eq!(header.properties.decode(), props);
         }
         other => panic!("{other:?}"),
     }
