@@ -160,6 +160,13 @@ impl Reader<Bytes> {
     pub fn short_str(&mut self, what: &'static str) -> Result<ShortStr, WireError> {
         let len = usize::from(self.u8(what)?);
         if len <= crate::shortstr::INLINE {
+            // With a whole inline buffer's worth of octets ahead, copy that fixed-size window
+            // (a couple of register moves) instead of exactly `len` octets.
+            if let Some(window) = self.buf.first_chunk() {
+                let s = ShortStr::from_window(window, len, what)?;
+                self.buf.advance(len);
+                return Ok(s);
+            }
             let s = ShortStr::from_slice(
                 self.buf.get(..len).ok_or(WireError::Truncated { what })?,
                 what,

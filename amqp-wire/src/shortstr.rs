@@ -98,6 +98,21 @@ impl ShortStr {
         Ok(Self::copy_checked(octets))
     }
 
+    /// The first `len` (at most [`INLINE`]) octets of `window`, checked as UTF-8, inline.
+    /// Whatever follows them in the window is carried along unseen.
+    pub(crate) fn from_window(
+        window: &[u8; INLINE],
+        len: usize,
+        what: &'static str,
+    ) -> Result<Self, WireError> {
+        let text = window.get(..len).ok_or(WireError::Truncated { what })?;
+        check_utf8(text, what)?;
+        Ok(Self(Repr::Inline {
+            len: u8::try_from(len).map_err(|_| WireError::Truncated { what })?,
+            buf: *window,
+        }))
+    }
+
     /// Copies octets already known to be a valid short string.
     fn copy_checked(octets: &[u8]) -> Self {
         Self(inline(octets).unwrap_or_else(|| Repr::Shared(Bytes::copy_from_slice(octets))))
