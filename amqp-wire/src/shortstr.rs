@@ -158,11 +158,35 @@ impl ShortStr {
 /// The inline form of `octets`, if they fit.
 fn inline(octets: &[u8]) -> Option<Repr> {
     let mut buf = [0; INLINE];
-    buf.get_mut(..octets.len())?.copy_from_slice(octets);
+    copy_small(&mut buf, octets)?;
     Some(Repr::Inline {
         len: u8::try_from(octets.len()).ok()?,
         buf,
     })
+}
+
+/// Copies `src` (at most [`INLINE`] octets) to the start of `dst`, as two possibly overlapping
+/// fixed-size moves rather than a call to a general copy; `None` if it does not fit.
+fn copy_small(dst: &mut [u8; INLINE], src: &[u8]) -> Option<()> {
+    fn both_ends<const K: usize>(dst: &mut [u8], src: &[u8]) -> Option<()> {
+        let n = src.len();
+        *dst.first_chunk_mut::<K>()? = *src.first_chunk::<K>()?;
+        *dst.get_mut(n.checked_sub(K)?..)?.first_chunk_mut::<K>()? = *src.last_chunk::<K>()?;
+        Some(())
+    }
+    match src.len() {
+        0 => Some(()),
+        1..=3 => {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = *s;
+            }
+            Some(())
+        }
+        4..=7 => both_ends::<4>(dst, src),
+        8..=15 => both_ends::<8>(dst, src),
+        16..=INLINE => both_ends::<16>(dst, src),
+        _ => None,
+    }
 }
 
 /// Fails unless `bytes` are UTF-8.
@@ -326,6 +350,21 @@ impl fmt::Display for ShortStr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_copies_copy_exactly_the_octets_at_every_length() {
+        let src: Vec<u8> = (1..=40).collect();
+        for len in 0..=INLINE {
+            let mut dst = [0; INLINE];
+            assert_eq!(copy_small(&mut dst, &src[..len]), Some(()), "length {len}");
+            assert_eq!(&dst[..len], &src[..len], "length {len}");
+            assert!(
+                dst[len..].iter().all(|&b| b == 0),
+                "length {len} wrote past the end"
+            );
+        }
+        assert_eq!(copy_small(&mut [0; INLINE], &src[..INLINE + 1]), None);
+    }
 
     #[test]
     fn length_limit_is_255_octets() {
