@@ -312,7 +312,7 @@ impl Channel {
         routing_key: &str,
         options: BindOptions,
     ) -> Result<()> {
-        self.call(Method::ExchangeBind(exchange::Bind {
+        self.call(Method::from(exchange::Bind {
             destination: short(destination)?,
             source: short(source)?,
             routing_key: short(routing_key)?,
@@ -331,7 +331,7 @@ impl Channel {
         routing_key: &str,
         options: BindOptions,
     ) -> Result<()> {
-        self.call(Method::ExchangeUnbind(exchange::Unbind {
+        self.call(Method::from(exchange::Unbind {
             destination: short(destination)?,
             source: short(source)?,
             routing_key: short(routing_key)?,
@@ -380,7 +380,7 @@ impl Channel {
         routing_key: &str,
         options: BindOptions,
     ) -> Result<()> {
-        self.call(Method::QueueBind(queue::Bind {
+        self.call(Method::from(queue::Bind {
             queue: short(queue)?,
             exchange: short(exchange)?,
             routing_key: short(routing_key)?,
@@ -399,7 +399,7 @@ impl Channel {
         routing_key: &str,
         options: BindOptions,
     ) -> Result<()> {
-        self.call(Method::QueueUnbind(queue::Unbind {
+        self.call(Method::from(queue::Unbind {
             queue: short(queue)?,
             exchange: short(exchange)?,
             routing_key: short(routing_key)?,

@@ -595,6 +595,28 @@ impl<'s> Gen<'s> {
         )
     }
 
+    /// Whether `method` is kept in a `Box` inside the `Method` enum: an enum is as large as its
+    /// largest variant, and a few rarely sent methods (three names and a table) would otherwise
+    /// make every method, and every decoded frame, larger than a move done in registers.
+    /// The sizes are those of the generated Rust types (`ShortStr` and `LongStr` 32 bytes, a
+    /// table 24); reserved fields are not stored.
+    fn boxed_in_enum(method: &Method) -> bool {
+        let size: usize = method
+            .fields
+            .iter()
+            .filter(|f| !f.reserved)
+            .map(|f| match f.ty {
+                WireType::ShortStr | WireType::LongStr => 32,
+                WireType::Table => 24,
+                WireType::LongLong | WireType::Timestamp => 8,
+                WireType::Long => 4,
+                WireType::Short => 2,
+                WireType::Octet | WireType::Bit => 1,
+            })
+            .sum();
+        size > MAX_UNBOXED_METHOD
+    }
+
     fn variant_ident(class: &Class, method: &Method) -> Result<Ident, GenError> {
         Self::ident(
             || format!("method of class {}", class.name),
@@ -1064,6 +1086,11 @@ impl<'s> Gen<'s> {
             .iter()
             .map(|r| lit_str(&format!("{}.{}", class.name, r)));
         let variant = Self::variant_ident(class, method)?;
+        let (wrap, unwrap) = if Self::boxed_in_enum(method) {
+            (quote! { Box::new(method) }, quote! { *m })
+        } else {
+            (quote! { method }, quote! { m })
+        };
 
         // field enumeration
         let field_names = public.iter().map(|f| Self::field_name(f));
@@ -1108,6 +1135,7 @@ impl<'s> Gen<'s> {
                 const RESPONSES: &'static [&'static str] = &[#(#responses),*];
                 const FIELD_NAMES: &'static [&'static str] = &[#(#field_names),*];
 
+                #[inline]
                 fn decode_fields(#reader_param: &mut crate::Reader) -> Result<Self, crate::WireError> {
                     #(#decode)*
                     Ok(#construct)
@@ -1128,7 +1156,7 @@ impl<'s> Gen<'s> {
 
             impl From<#id> for super::Method {
                 fn from(method: #id) -> Self {
-                    Self::#variant(method)
+                    Self::#variant(#wrap)
                 }
             }
 
@@ -1137,7 +1165,7 @@ impl<'s> Gen<'s> {
 
                 fn try_from(method: super::Method) -> Result<Self, super::Method> {
                     match method {
-                        super::Method::#variant(m) => Ok(m),
+                        super::Method::#variant(m) => Ok(#unwrap),
                         other => Err(other),
                     }
                 }
@@ -1213,12 +1241,22 @@ impl<'s> Gen<'s> {
                     method.index
                 );
                 let link = format!(" See [`{module}::{ty}`].");
-                variants.push(quote! { #[doc = #doc] #[doc = ""] #[doc = #link] #variant(#path), });
                 let c = Literal::u16_unsuffixed(class.index);
                 let m = Literal::u16_unsuffixed(method.index);
-                decode_arms.push(quote! {
-                    (#c, #m) => Self::#variant(<#path as AmqpMethod>::decode_fields(&mut reader)?),
-                });
+                let decode = quote! { <#path as AmqpMethod>::decode_fields(&mut reader)? };
+                if Self::boxed_in_enum(method) {
+                    let boxed = " Boxed, so that it does not make every `Method` larger.";
+                    variants.push(quote! {
+                        #[doc = #doc] #[doc = ""] #[doc = #link] #[doc = #boxed]
+                        #variant(Box<#path>),
+                    });
+                    decode_arms.push(quote! { (#c, #m) => Self::#variant(Box::new(#decode)), });
+                } else {
+                    variants.push(quote! {
+                        #[doc = #doc] #[doc = ""] #[doc = #link] #variant(#path),
+                    });
+                    decode_arms.push(quote! { (#c, #m) => Self::#variant(#decode), });
+                }
                 encode_arms.push(quote! { Self::#variant(m) => m.encode_fields(dst), });
                 class_arms.push(quote! { Self::#variant(_) => #c, });
                 method_arms.push(quote! { Self::#variant(_) => #m, });
@@ -1263,6 +1301,7 @@ impl<'s> Gen<'s> {
                 /// class/method pair the specification does not define, `Truncated` if the
                 /// payload ends early, `TrailingBytes` if bytes are left after the last
                 /// field, or the error of a malformed field.
+                #[inline]
                 pub fn decode(payload: ::bytes::Bytes) -> Result<Self, crate::WireError> {
                     let mut reader = crate::Reader::new(payload);
                     let class_id = reader.u16("method class id")?;
@@ -1574,6 +1613,10 @@ impl<'s> Gen<'s> {
         })
     }
 }
+
+/// The largest method struct (in bytes, as estimated by `Gen::boxed_in_enum`) kept unboxed in
+/// the `Method` enum: `basic.deliver` (three names, a delivery tag, a flag) still fits.
+const MAX_UNBOXED_METHOD: usize = 112;
 
 fn rust_int(ty: WireType) -> TokenStream {
     match ty {

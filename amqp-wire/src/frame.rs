@@ -520,9 +520,9 @@ impl FrameDecoder {
 
         // One split per frame: the frame's octets leave the read buffer as a shared handle,
         // which is then narrowed to the payload (cheaper than three cuts of the buffer).
-        let mut payload = src.split_to(total).freeze();
-        payload.advance(HEADER_LEN);
-        payload.truncate(total - FRAME_OVERHEAD);
+        src.advance(HEADER_LEN);
+        let payload = src.split_to(total - FRAME_OVERHEAD).freeze();
+        src.advance(1);
 
         Ok(Some(match frame_type {
             FRAME_METHOD => Frame::Method {

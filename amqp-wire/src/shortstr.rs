@@ -157,36 +157,56 @@ impl ShortStr {
 
 /// The inline form of `octets`, if they fit.
 fn inline(octets: &[u8]) -> Option<Repr> {
-    let mut buf = [0; INLINE];
-    copy_small(&mut buf, octets)?;
+    let buf = inline_buf(octets)?;
     Some(Repr::Inline {
         len: u8::try_from(octets.len()).ok()?,
         buf,
     })
 }
 
-/// Copies `src` (at most [`INLINE`] octets) to the start of `dst`, as two possibly overlapping
-/// fixed-size moves rather than a call to a general copy; `None` if it does not fit.
-fn copy_small(dst: &mut [u8; INLINE], src: &[u8]) -> Option<()> {
-    fn both_ends<const K: usize>(dst: &mut [u8], src: &[u8]) -> Option<()> {
-        let n = src.len();
-        *dst.first_chunk_mut::<K>()? = *src.first_chunk::<K>()?;
-        *dst.get_mut(n.checked_sub(K)?..)?.first_chunk_mut::<K>()? = *src.last_chunk::<K>()?;
-        Some(())
-    }
-    match src.len() {
-        0 => Some(()),
-        1..=3 => {
-            for (d, s) in dst.iter_mut().zip(src) {
+/// `src` (at most [`INLINE`] octets) at the start of an otherwise zeroed inline buffer; `None`
+/// if it does not fit.
+///
+/// The octets are gathered with at most three loads and written at fixed offsets: writes of
+/// run-time length into a buffer that is read back whole right after stall the processor.
+fn inline_buf(src: &[u8]) -> Option<[u8; INLINE]> {
+    let len = src.len();
+    let mut buf = [0; INLINE];
+    match len {
+        0..=3 => {
+            for (d, s) in buf.iter_mut().zip(src) {
                 *d = *s;
             }
-            Some(())
         }
-        4..=7 => both_ends::<4>(dst, src),
-        8..=15 => both_ends::<8>(dst, src),
-        16..=INLINE => both_ends::<16>(dst, src),
-        _ => None,
+        4..=7 => {
+            let head = u32::from_le_bytes(*src.first_chunk()?);
+            // The last four octets, shifted so that those past `head` land at octets 4..len
+            // (none when len is 4: the shift is then the whole width, and gives 0).
+            let tail = u32::from_le_bytes(*src.last_chunk()?)
+                .checked_shr(8 * (8 - len as u32))
+                .unwrap_or(0);
+            *buf.first_chunk_mut::<4>()? = head.to_le_bytes();
+            *buf.get_mut(4..)?.first_chunk_mut::<4>()? = tail.to_le_bytes();
+        }
+        8..=15 => {
+            let head = u64::from_le_bytes(*src.first_chunk()?);
+            let tail = u64::from_le_bytes(*src.last_chunk()?)
+                .checked_shr(8 * (16 - len as u32))
+                .unwrap_or(0);
+            *buf.first_chunk_mut::<8>()? = head.to_le_bytes();
+            *buf.get_mut(8..)?.first_chunk_mut::<8>()? = tail.to_le_bytes();
+        }
+        16..=INLINE => {
+            let head = u128::from_le_bytes(*src.first_chunk()?);
+            let tail = u64::from_le_bytes(*src.last_chunk()?)
+                .checked_shr(8 * (24 - len as u32))
+                .unwrap_or(0);
+            *buf.first_chunk_mut::<16>()? = head.to_le_bytes();
+            *buf.get_mut(16..)?.first_chunk_mut::<7>()? = *tail.to_le_bytes().first_chunk()?;
+        }
+        _ => return None,
     }
+    Some(buf)
 }
 
 /// Fails unless `bytes` are UTF-8.
@@ -352,18 +372,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn small_copies_copy_exactly_the_octets_at_every_length() {
+    fn inline_buffers_hold_exactly_the_octets_at_every_length() {
         let src: Vec<u8> = (1..=40).collect();
         for len in 0..=INLINE {
-            let mut dst = [0; INLINE];
-            assert_eq!(copy_small(&mut dst, &src[..len]), Some(()), "length {len}");
-            assert_eq!(&dst[..len], &src[..len], "length {len}");
+            let buf = inline_buf(&src[..len]).unwrap();
+            assert_eq!(&buf[..len], &src[..len], "length {len}");
             assert!(
-                dst[len..].iter().all(|&b| b == 0),
+                buf[len..].iter().all(|&b| b == 0),
                 "length {len} wrote past the end"
             );
         }
-        assert_eq!(copy_small(&mut [0; INLINE], &src[..INLINE + 1]), None);
+        assert_eq!(inline_buf(&src[..INLINE + 1]), None);
     }
 
     #[test]

@@ -11,8 +11,11 @@
 //! buffer (outside the timed part, so they are in cache for both codecs alike), then every frame
 //! in it is decoded and dropped. The reported time is for the whole buffer; divide by
 //! [`MESSAGES`] for one message (criterion's "elements" throughput counts messages).
-//! Both codecs get the same octets, and the set-up checks that both decode them to the same
-//! values and that both encoders write exactly those octets, so each pair does the same work.
+//! After each pair of decode benchmarks an interleaved comparison decodes the same buffer with
+//! both codecs in alternation and prints the ratio of the medians, which outside load cannot
+//! tilt towards one side. Both codecs get the same octets, and the set-up checks that both
+//! decode them to the same values and that both encoders write exactly those octets, so each
+//! pair does the same work.
 //!
 //! ```text
 //! cargo bench -p benches --bench codec
@@ -401,6 +404,8 @@ fn bench_message(
     });
     group.finish();
 
+    interleaved_decode_ratio(name, &wire);
+
     let mut group = c.benchmark_group(format!("encode/{name}"));
     group.throughput(Throughput::Elements(1));
     let mut ours = BytesMut::with_capacity(8192);
@@ -416,6 +421,48 @@ fn bench_message(
         b.iter(|| black_box(their_encode(black_box(&message.theirs), &mut theirs)));
     });
     group.finish();
+}
+
+/// Rounds of the interleaved comparison.
+const INTERLEAVED_ROUNDS: usize = 2001;
+
+/// Decodes the same read buffer with both codecs in alternation, round after round, and prints
+/// the median time of each and their ratio. Criterion measures the two one after the other, so
+/// on a shared or virtual machine a burst of outside load can land on one codec only;
+/// alternating puts both under the same conditions, which makes the ratio much steadier than
+/// the quotient of the two criterion estimates.
+fn interleaved_decode_ratio(name: &str, wire: &[u8]) {
+    let mut ours = BytesMut::with_capacity(wire.len());
+    let mut theirs = Vec::with_capacity(wire.len());
+    let mut our_times = Vec::with_capacity(INTERLEAVED_ROUNDS);
+    let mut their_times = Vec::with_capacity(INTERLEAVED_ROUNDS);
+    for _ in 0..INTERLEAVED_ROUNDS {
+        our_times.push(timed_refills(
+            1,
+            &mut ours,
+            |src| src.extend_from_slice(wire),
+            |src| assert_eq!(our_decode_all(src), 3 * MESSAGES),
+        ));
+        their_times.push(timed_refills(
+            1,
+            &mut theirs,
+            |src| {
+                src.clear();
+                src.extend_from_slice(wire);
+            },
+            |src| assert_eq!(their_decode_all(src), 3 * MESSAGES),
+        ));
+    }
+    let median = |times: &mut Vec<Duration>| {
+        times.sort_unstable();
+        times[times.len() / 2]
+    };
+    let (ours, theirs) = (median(&mut our_times), median(&mut their_times));
+    println!(
+        "interleaved decode/{name}: amqp-wire {ours:.2?}, amq-protocol {theirs:.2?} per {MESSAGES} \
+         messages (medians of {INTERLEAVED_ROUNDS} alternating rounds): {:.2}x",
+        theirs.as_secs_f64() / ours.as_secs_f64()
+    );
 }
 
 fn messages(c: &mut Criterion) {

@@ -390,7 +390,7 @@ mod tests {
     fn secrets_are_hidden_unless_asked() {
         let start_ok = encode(&[Frame::Method {
             channel: 0,
-            method: Method::ConnectionStartOk(connection::StartOk {
+            method: Method::from(connection::StartOk {
                 client_properties: FieldTable::new().with("product", "x").unwrap(),
                 mechanism: ShortStr::from_static("PLAIN"),
                 response: Bytes::from_static(b"\0guest\0guest"),

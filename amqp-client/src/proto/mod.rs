@@ -873,7 +873,7 @@ impl<T> Proto<T> {
             response,
             locale: short(&locale),
         };
-        encode::method(&mut self.out, 0, &Method::ConnectionStartOk(start_ok));
+        encode::method(&mut self.out, 0, &Method::from(start_ok));
         self.phase = Phase::AwaitTune;
     }
 
