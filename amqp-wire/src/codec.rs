@@ -157,6 +157,7 @@ impl Reader<Bytes> {
     ///
     /// A string short enough to be kept inline is copied; a longer one shares the payload's
     /// buffer.
+    #[inline]
     pub fn short_str(&mut self, what: &'static str) -> Result<ShortStr, WireError> {
         let len = usize::from(self.u8(what)?);
         if len <= crate::shortstr::INLINE {
@@ -203,6 +204,7 @@ impl Reader<Bytes> {
 /// [`Reader<Bytes>`] method of the same name would decode it, and fail with the same error.
 impl Reader<&[u8]> {
     /// Passes over a short string, checking its length and UTF-8.
+    #[inline]
     pub fn skip_short_str(&mut self, what: &'static str) -> Result<(), WireError> {
         let len = usize::from(self.u8(what)?);
         let (text, rest) = self

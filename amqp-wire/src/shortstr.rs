@@ -92,6 +92,7 @@ impl ShortStr {
 
     /// Checks `octets` (at most 255, UTF-8) and copies them. `what` names the field in the
     /// error.
+    #[inline]
     pub fn from_slice(octets: &[u8], what: &'static str) -> Result<Self, WireError> {
         check_len(octets.len(), what)?;
         check_utf8(octets, what)?;
@@ -114,6 +115,7 @@ impl ShortStr {
     }
 
     /// Copies octets already known to be a valid short string.
+    #[inline]
     fn copy_checked(octets: &[u8]) -> Self {
         Self(inline(octets).unwrap_or_else(|| Repr::Shared(Bytes::copy_from_slice(octets))))
     }
@@ -156,6 +158,7 @@ impl ShortStr {
 }
 
 /// The inline form of `octets`, if they fit.
+#[inline]
 fn inline(octets: &[u8]) -> Option<Repr> {
     let buf = inline_buf(octets)?;
     Some(Repr::Inline {
@@ -169,6 +172,7 @@ fn inline(octets: &[u8]) -> Option<Repr> {
 ///
 /// The octets are gathered with at most three loads and written at fixed offsets: writes of
 /// run-time length into a buffer that is read back whole right after stall the processor.
+#[inline]
 fn inline_buf(src: &[u8]) -> Option<[u8; INLINE]> {
     let len = src.len();
     let mut buf = [0; INLINE];
@@ -210,6 +214,7 @@ fn inline_buf(src: &[u8]) -> Option<[u8; INLINE]> {
 }
 
 /// Fails unless `bytes` are UTF-8.
+#[inline]
 pub(crate) fn check_utf8(bytes: &[u8], what: &'static str) -> Result<(), WireError> {
     // Names on the wire are nearly always ASCII, which is checked much faster.
     if !bytes.is_ascii() && core::str::from_utf8(bytes).is_err() {
