@@ -393,6 +393,31 @@ mod tests {
         }
     }
 
+    /// Settings for rendering: 1000 messages of 100 B, one round, two CPUs, a known broker.
+    fn settings(
+        clients: &[ClientKind],
+        scenarios: Vec<Scenario>,
+        broker_pid: Option<u32>,
+    ) -> Settings {
+        Settings {
+            count: 1000,
+            rpc_count: 1000,
+            size: 100,
+            rounds: 1,
+            prefetch: 1000,
+            ack_every: 100,
+            memory_mib: 4,
+            memory_sleep_ms: 5,
+            clients: clients.to_vec(),
+            scenarios,
+            wall: Duration::from_secs(2),
+            broker: "RabbitMQ 4.0.0".into(),
+            cpus: 2,
+            load: (Some(0.5), None),
+            broker_pid,
+        }
+    }
+
     #[test]
     fn medians_ratios_and_failures() {
         use ClientKind::{Amqprs, Lapin, Ours};
@@ -474,23 +499,8 @@ mod tests {
         assert_eq!(rows[3].pct_of_ceiling, None);
         assert_eq!(rows[3].broker_us, Some(500.0));
 
-        let settings = Settings {
-            count: 1000,
-            rpc_count: 1000,
-            size: 100,
-            rounds: 1,
-            prefetch: 1000,
-            ack_every: 100,
-            memory_mib: 4,
-            memory_sleep_ms: 5,
-            clients: clients.to_vec(),
-            scenarios: vec![Scenario::Publish, Scenario::Rpc],
-            wall: Duration::from_secs(2),
-            broker: "RabbitMQ 4.0.0".into(),
-            cpus: 2,
-            load: (Some(0.5), Some(0.7)),
-            broker_pid: Some(4242),
-        };
+        let mut settings = settings(&clients, vec![Scenario::Publish, Scenario::Rpc], Some(4242));
+        settings.load.1 = Some(0.7);
         let md = render_markdown(&settings, &rows);
         assert!(
             md.contains("| broker CPU µs/msg | broker CPU % core |"),
@@ -519,23 +529,11 @@ mod tests {
             &[Scenario::Rpc],
             &[ClientKind::Ours, ClientKind::Lapin],
         );
-        let settings = Settings {
-            count: 1000,
-            rpc_count: 1000,
-            size: 100,
-            rounds: 1,
-            prefetch: 1000,
-            ack_every: 100,
-            memory_mib: 4,
-            memory_sleep_ms: 5,
-            clients: vec![ClientKind::Ours, ClientKind::Lapin],
-            scenarios: vec![Scenario::Rpc],
-            wall: Duration::from_secs(2),
-            broker: "RabbitMQ 4.0.0".into(),
-            cpus: 2,
-            load: (Some(0.5), None),
-            broker_pid: None,
-        };
+        let settings = settings(
+            &[ClientKind::Ours, ClientKind::Lapin],
+            vec![Scenario::Rpc],
+            None,
+        );
         let text = render_text(&settings, &rows);
         let ours_line = text
             .lines()

@@ -74,12 +74,7 @@ async fn publish(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError
     }
     let depth = wait_for_depth(channel, &spec.queue, spec.count).await?;
     let sample = meter.stop()?;
-    Ok(Outcome {
-        sample,
-        count: depth,
-        bytes: depth * spec.size as u64,
-        latencies: Vec::new(),
-    })
+    Ok(Outcome::messages(sample, depth, spec))
 }
 
 /// Publisher confirms arrive through a channel callback; it counts them and wakes the
@@ -158,12 +153,7 @@ async fn confirm(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError
     if nacked > 0 {
         return Err(fail(format!("{nacked} publishes were nacked")));
     }
-    Ok(Outcome {
-        sample,
-        count: acked,
-        bytes: acked * spec.size as u64,
-        latencies: Vec::new(),
-    })
+    Ok(Outcome::messages(sample, acked, spec))
 }
 
 fn delivery_tag(msg: &ConsumerMessage) -> Result<u64, BoxError> {
@@ -201,12 +191,7 @@ async fn consume(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError
         }
     }
     let sample = meter.stop()?;
-    Ok(Outcome {
-        sample,
-        count: received,
-        bytes,
-        latencies: Vec::new(),
-    })
+    Ok(Outcome::moved(sample, received, bytes))
 }
 
 async fn rpc(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError> {

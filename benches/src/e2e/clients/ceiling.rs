@@ -65,12 +65,7 @@ async fn publish(spec: &WorkSpec, conn: &mut Conn) -> Result<Outcome, BoxError> 
         depth = conn.queue_depth(&queue).await?;
     }
     let sample = meter.stop()?;
-    Ok(Outcome {
-        sample,
-        count: depth,
-        bytes: depth * spec.size as u64,
-        latencies: Vec::new(),
-    })
+    Ok(Outcome::messages(sample, depth, spec))
 }
 
 async fn confirm(spec: &WorkSpec, conn: &mut Conn) -> Result<Outcome, BoxError> {
@@ -106,12 +101,7 @@ async fn confirm(spec: &WorkSpec, conn: &mut Conn) -> Result<Outcome, BoxError> 
     tokio::try_join!(publishing, confirming)?;
     let sample = meter.stop()?;
     let acked = tally.acked();
-    Ok(Outcome {
-        sample,
-        count: acked,
-        bytes: acked * spec.size as u64,
-        latencies: Vec::new(),
-    })
+    Ok(Outcome::messages(sample, acked, spec))
 }
 
 async fn consume(spec: &WorkSpec, conn: &mut Conn) -> Result<Outcome, BoxError> {
@@ -173,12 +163,7 @@ async fn consume(spec: &WorkSpec, conn: &mut Conn) -> Result<Outcome, BoxError> 
         }
     }
     let sample = meter.stop()?;
-    Ok(Outcome {
-        sample,
-        count: received,
-        bytes,
-        latencies: Vec::new(),
-    })
+    Ok(Outcome::moved(sample, received, bytes))
 }
 
 /// The scenario's `basic.publish` (method, header and body frames), encoded once and repeated

@@ -64,12 +64,7 @@ async fn publish(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError
         depth = queue_depth(channel, &spec.queue).await?;
     }
     let sample = meter.stop()?;
-    Ok(Outcome {
-        sample,
-        count: depth,
-        bytes: depth * spec.size as u64,
-        latencies: Vec::new(),
-    })
+    Ok(Outcome::messages(sample, depth, spec))
 }
 
 async fn confirm(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError> {
@@ -106,12 +101,7 @@ async fn confirm(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError
     drop(tx);
     let acked = waiter.await??;
     let sample = meter.stop()?;
-    Ok(Outcome {
-        sample,
-        count: acked,
-        bytes: acked * spec.size as u64,
-        latencies: Vec::new(),
-    })
+    Ok(Outcome::messages(sample, acked, spec))
 }
 
 async fn consume(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError> {
@@ -148,12 +138,7 @@ async fn consume(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError
         }
     }
     let sample = meter.stop()?;
-    Ok(Outcome {
-        sample,
-        count: received,
-        bytes,
-        latencies: Vec::new(),
-    })
+    Ok(Outcome::moved(sample, received, bytes))
 }
 
 async fn rpc(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError> {

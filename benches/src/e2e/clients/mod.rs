@@ -45,6 +45,23 @@ pub(crate) struct Outcome {
     pub(crate) latencies: Vec<Duration>,
 }
 
+impl Outcome {
+    /// A run that moved `count` messages carrying `bytes` payload octets, without latencies.
+    pub(crate) fn moved(sample: Sample, count: u64, bytes: u64) -> Self {
+        Self {
+            sample,
+            count,
+            bytes,
+            latencies: Vec::new(),
+        }
+    }
+
+    /// A run that moved `count` messages of the scenario's size.
+    pub(crate) fn messages(sample: Sample, count: u64, spec: &WorkSpec) -> Self {
+        Self::moved(sample, count, count * spec.size as u64)
+    }
+}
+
 /// Runs one scenario with one client library.
 pub(crate) async fn run(spec: &WorkSpec) -> Result<Outcome, BoxError> {
     match spec.client {
