@@ -5,10 +5,12 @@
 //! `fields()` compared with what the spec says: the non-reserved fields, in order, under their
 //! Rust names, each tagged with its type and carrying the value that was put on the wire.
 
+mod common;
+
 use amqp_codegen::model::{Field, Spec, WireType};
 use amqp_wire::codec::{put_long_str, put_table};
 use amqp_wire::{AmqpMethod, BasicProperties, FieldRef, FieldTable, Method, ReplyCode, ShortStr};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 
 fn spec() -> Spec {
     amqp_codegen::parse(include_str!("../../spec/amqp0-9-1.xml")).unwrap()
@@ -96,27 +98,15 @@ fn junk(ty: WireType) -> Want {
 
 /// Class id, method id, then the values, adjacent bits packed low bit first, eight an octet.
 fn payload(class_id: u16, method_id: u16, values: &[Want]) -> Bytes {
-    let mut dst = BytesMut::new();
-    dst.put_u16(class_id);
-    dst.put_u16(method_id);
-    let mut bits: Option<(u8, u8)> = None; // (octet, bits used)
-    for v in values {
-        if let Want::Bit(b) = v {
-            let (octet, used) = match bits {
-                Some((octet, used)) if used < 8 => (octet, used),
-                Some((octet, _)) => {
-                    dst.put_u8(octet);
-                    (0, 0)
-                }
-                None => (0, 0),
-            };
-            bits = Some((octet | (u8::from(*b) << used), used + 1));
-            continue;
-        }
-        if let Some((octet, _)) = bits.take() {
-            dst.put_u8(octet);
-        }
-        match v {
+    common::method_payload(
+        class_id,
+        method_id,
+        values,
+        |v| match v {
+            Want::Bit(b) => Some(*b),
+            _ => None,
+        },
+        |dst, v| match v {
             Want::Bit(_) => unreachable!(),
             Want::Octet(n) => dst.put_u8(*n),
             Want::Short(n) | Want::ReplyCode(n) => dst.put_u16(*n),
@@ -126,14 +116,10 @@ fn payload(class_id: u16, method_id: u16, values: &[Want]) -> Bytes {
                 dst.put_u8(u8::try_from(s.len()).unwrap());
                 dst.put_slice(s.as_bytes());
             }
-            Want::LongStr(b) => put_long_str(&mut dst, b),
-            Want::Table(t) => put_table(&mut dst, t),
-        }
-    }
-    if let Some((octet, _)) = bits {
-        dst.put_u8(octet);
-    }
-    dst.freeze()
+            Want::LongStr(b) => put_long_str(dst, b),
+            Want::Table(t) => put_table(dst, t),
+        },
+    )
 }
 
 #[test]

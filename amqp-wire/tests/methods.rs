@@ -99,27 +99,15 @@ fn method_payload() -> impl Strategy<Value = (&'static MethodSpec, Bytes)> {
 }
 
 fn payload(m: &MethodSpec, args: &[Arg]) -> Bytes {
-    let mut dst = BytesMut::new();
-    dst.put_u16(m.class_id);
-    dst.put_u16(m.method_id);
-    let mut bits: Option<(u8, u8)> = None; // (octet, bits used)
-    for a in args {
-        if let Arg::Bit(b) = a {
-            let (octet, used) = match bits {
-                Some((octet, used)) if used < 8 => (octet, used),
-                Some((octet, _)) => {
-                    dst.put_u8(octet);
-                    (0, 0)
-                }
-                None => (0, 0),
-            };
-            bits = Some((octet | (u8::from(*b) << used), used + 1));
-            continue;
-        }
-        if let Some((octet, _)) = bits.take() {
-            dst.put_u8(octet);
-        }
-        match a {
+    common::method_payload(
+        m.class_id,
+        m.method_id,
+        args,
+        |a| match a {
+            Arg::Bit(b) => Some(*b),
+            _ => None,
+        },
+        |dst, a| match a {
             Arg::Bit(_) => unreachable!(),
             Arg::Octet(v) => dst.put_u8(*v),
             Arg::Short(v) => dst.put_u16(*v),
@@ -133,13 +121,9 @@ fn payload(m: &MethodSpec, args: &[Arg]) -> Bytes {
                 dst.put_u32(s.len() as u32);
                 dst.put_slice(s);
             }
-            Arg::Table(t) => put_table(&mut dst, t),
-        }
-    }
-    if let Some((octet, _)) = bits {
-        dst.put_u8(octet);
-    }
-    dst.freeze()
+            Arg::Table(t) => put_table(dst, t),
+        },
+    )
 }
 
 #[test]

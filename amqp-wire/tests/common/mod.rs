@@ -2,7 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use amqp_wire::{BasicProperties, Decimal, FieldArray, FieldTable, FieldValue, ShortStr};
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -113,4 +113,42 @@ pub fn properties() -> impl Strategy<Value = BasicProperties> {
                 reserved,
             },
         )
+}
+
+/// A method frame's payload laid out by hand: class id, method id, then the values in order,
+/// each run of adjacent bits packed into octets low bit first, eight to an octet. `bit` tells a
+/// bit value (and which) from the others; `put` writes any other value.
+pub fn method_payload<T>(
+    class_id: u16,
+    method_id: u16,
+    values: &[T],
+    bit: impl Fn(&T) -> Option<bool>,
+    mut put: impl FnMut(&mut BytesMut, &T),
+) -> Bytes {
+    let mut dst = BytesMut::new();
+    dst.put_u16(class_id);
+    dst.put_u16(method_id);
+    let mut bits: Option<(u8, u8)> = None; // (octet, bits used)
+    for v in values {
+        if let Some(b) = bit(v) {
+            let (octet, used) = match bits {
+                Some((octet, used)) if used < 8 => (octet, used),
+                Some((octet, _)) => {
+                    dst.put_u8(octet);
+                    (0, 0)
+                }
+                None => (0, 0),
+            };
+            bits = Some((octet | (u8::from(b) << used), used + 1));
+            continue;
+        }
+        if let Some((octet, _)) = bits.take() {
+            dst.put_u8(octet);
+        }
+        put(&mut dst, v);
+    }
+    if let Some((octet, _)) = bits {
+        dst.put_u8(octet);
+    }
+    dst.freeze()
 }
