@@ -409,6 +409,7 @@ impl Inner {
         match e {
             CommandError::Connection(e) => self.final_error.clone().unwrap_or(e),
             CommandError::ChannelsExhausted(max) => Error::ChannelsExhausted(max),
+            CommandError::Invalid(e) => Error::InvalidArgument(e),
             CommandError::ChannelNotOpen => match core {
                 Some(core) => core.closed_error(self),
                 None => self.connection_error(),

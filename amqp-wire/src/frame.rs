@@ -90,11 +90,7 @@ impl Frame {
         let what = frame_name(self.frame_type());
         let channel = self.channel();
         match self {
-            Self::Method { method, .. } => {
-                write_frame(dst, FRAME_METHOD, channel, 0, what, |dst| {
-                    method.encode(dst)
-                })
-            }
+            Self::Method { method, .. } => encode_method(dst, channel, method),
             Self::Header { header, .. } => {
                 write_frame(dst, FRAME_HEADER, channel, 0, what, |dst| {
                     header.encode(dst)
@@ -364,18 +360,127 @@ pub fn encode_content<M: AmqpMethod>(
             rule: "carries no content",
         });
     }
+    let head = Head {
+        class_id: M::CLASS_ID,
+        method_id: M::METHOD_ID,
+        name: M::NAME,
+    };
+    write_message(
+        dst,
+        channel,
+        &head,
+        |dst| method.encode_fields(dst),
+        properties,
+        body,
+        frame_max,
+    )
+}
+
+/// `basic.publish` with borrowed names, for publishers that keep their exchange and routing key
+/// as `&str`: see [`encode_publish_ref`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PublishRef<'a> {
+    /// The exchange to publish to (`""`: the default exchange).
+    pub exchange: &'a str,
+    /// The routing key.
+    pub routing_key: &'a str,
+    /// Return the message if no queue receives it.
+    pub mandatory: bool,
+    /// Return the message if no consumer can take it at once (RabbitMQ refuses this).
+    pub immediate: bool,
+}
+
+/// [`encode_publish`] from borrowed names: writes exactly the octets `encode_publish` writes
+/// for the same `basic.publish`, without building [`ShortStr`](crate::ShortStr)s first.
+///
+/// Fails with [`WireError::StringTooLong`] if a name is longer than 255 octets, otherwise as
+/// [`encode_publish`] does; `dst` is then left as it was.
+///
+/// ```
+/// use amqp_wire::{encode_publish_ref, BasicProperties, PublishRef};
+/// use bytes::BytesMut;
+///
+/// let publish = PublishRef { exchange: "amq.topic", routing_key: "eu.orders", ..Default::default() };
+/// let mut out = BytesMut::new();
+/// encode_publish_ref(&mut out, 1, &publish, &BasicProperties::default(), b"{}", 131_072)?;
+/// # Ok::<(), amqp_wire::WireError>(())
+/// ```
+pub fn encode_publish_ref(
+    dst: &mut BytesMut,
+    channel: u16,
+    publish: &PublishRef<'_>,
+    properties: &BasicProperties,
+    body: &[u8],
+    frame_max: u32,
+) -> Result<(), WireError> {
+    let exchange = short_len(publish.exchange, "basic.publish.exchange")?;
+    let routing_key = short_len(publish.routing_key, "basic.publish.routing-key")?;
+    let head = Head {
+        class_id: basic::CLASS_ID,
+        method_id: <basic::Publish as AmqpMethod>::METHOD_ID,
+        name: <basic::Publish as AmqpMethod>::NAME,
+    };
+    let fields = |dst: &mut BytesMut| {
+        dst.put_u16(0); // reserved (ticket)
+        dst.put_u8(exchange);
+        dst.put_slice(publish.exchange.as_bytes());
+        dst.put_u8(routing_key);
+        dst.put_slice(publish.routing_key.as_bytes());
+        dst.put_u8(u8::from(publish.mandatory) | (u8::from(publish.immediate) << 1));
+    };
+    write_message(dst, channel, &head, fields, properties, body, frame_max)
+}
+
+/// The length octet of a short string given as `&str`.
+fn short_len(s: &str, what: &'static str) -> Result<u8, WireError> {
+    u8::try_from(s.len()).map_err(|_| WireError::StringTooLong {
+        what,
+        len: s.len(),
+        max: crate::ShortStr::MAX_LEN,
+    })
+}
+
+/// Appends one method frame holding `method`.
+///
+/// Fails only if the payload is larger than the 32-bit size field can describe, in which case
+/// `dst` is left as it was.
+pub fn encode_method(dst: &mut BytesMut, channel: u16, method: &Method) -> Result<(), WireError> {
+    write_frame(dst, FRAME_METHOD, channel, 0, "method frame", |dst| {
+        method.encode(dst)
+    })
+}
+
+/// The ids and name of the method that opens a message.
+struct Head {
+    class_id: u16,
+    method_id: u16,
+    name: &'static str,
+}
+
+/// Writes a whole message (method frame whose fields `fields` appends, header frame, body
+/// frames), or nothing if any frame does not fit.
+fn write_message(
+    dst: &mut BytesMut,
+    channel: u16,
+    head: &Head,
+    fields: impl FnOnce(&mut BytesMut),
+    properties: &BasicProperties,
+    body: &[u8],
+    frame_max: u32,
+) -> Result<(), WireError> {
     let start = dst.len();
-    let result = write_content(dst, channel, method, properties, body, frame_max);
+    let result = write_content(dst, channel, head, fields, properties, body, frame_max);
     if result.is_err() {
         dst.truncate(start);
     }
     result
 }
 
-fn write_content<M: AmqpMethod>(
+fn write_content(
     dst: &mut BytesMut,
     channel: u16,
-    method: &M,
+    head: &Head,
+    fields: impl FnOnce(&mut BytesMut),
     properties: &BasicProperties,
     body: &[u8],
     frame_max: u32,
@@ -390,10 +495,10 @@ fn write_content<M: AmqpMethod>(
     let body_frames = body.len().div_ceil(max_payload.max(1));
     dst.reserve(body.len() + body_frames * FRAME_OVERHEAD + 128);
 
-    write_frame(dst, FRAME_METHOD, channel, frame_max, M::NAME, |dst| {
-        dst.put_u16(M::CLASS_ID);
-        dst.put_u16(M::METHOD_ID);
-        method.encode_fields(dst);
+    write_frame(dst, FRAME_METHOD, channel, frame_max, head.name, |dst| {
+        dst.put_u16(head.class_id);
+        dst.put_u16(head.method_id);
+        fields(dst);
     })?;
     write_frame(
         dst,
@@ -402,7 +507,7 @@ fn write_content<M: AmqpMethod>(
         frame_max,
         "content header frame",
         |dst| {
-            dst.put_u16(M::CLASS_ID);
+            dst.put_u16(head.class_id);
             dst.put_u16(0); // weight
             dst.put_u64(body.len() as u64);
             properties.encode(dst);

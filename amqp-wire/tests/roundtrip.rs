@@ -5,8 +5,8 @@
 mod common;
 
 use amqp_wire::{
-    basic, encode_publish, BasicProperties, ContentHeader, FieldTable, FieldValue, Frame,
-    FrameDecoder, Method, RawProperties, Reader,
+    basic, encode_publish, encode_publish_ref, BasicProperties, ContentHeader, FieldTable,
+    FieldValue, Frame, FrameDecoder, Method, PublishRef, RawProperties, Reader,
 };
 use bytes::{Bytes, BytesMut};
 use common::{bytes, field_table, properties, scalar, short_str};
@@ -228,6 +228,49 @@ proptest! {
         prop_assert_eq!(joined, body);
     }
 
+    /// Publishing from borrowed names writes exactly what publishing a `basic::Publish` writes,
+    /// errors included.
+    #[test]
+    fn publishing_from_borrowed_names_writes_the_same_octets(
+        p in publish(),
+        props in properties(),
+        body in vec(any::<u8>(), 0..3000),
+        frame_max in prop_oneof![Just(0u32), 4096u32..5000, 300u32..1200],
+    ) {
+        let mut owned = BytesMut::from(&b"before"[..]);
+        let owned_result = encode_publish(&mut owned, 3, &p, &props, &body, frame_max);
+        let borrowed_publish = PublishRef {
+            exchange: p.exchange.as_str(),
+            routing_key: p.routing_key.as_str(),
+            mandatory: p.mandatory,
+            immediate: p.immediate,
+        };
+        let mut borrowed = BytesMut::from(&b"before"[..]);
+        let borrowed_result =
+            encode_publish_ref(&mut borrowed, 3, &borrowed_publish, &props, &body, frame_max);
+        prop_assert_eq!(borrowed_result, owned_result);
+        prop_assert_eq!(&borrowed[..], &owned[..]);
+    }
+}
+
+#[test]
+fn publishing_a_name_longer_than_255_octets_writes_nothing() {
+    let long = "k".repeat(256);
+    let publish = PublishRef {
+        routing_key: &long,
+        ..Default::default()
+    };
+    let mut dst = BytesMut::from(&b"kept"[..]);
+    let result = encode_publish_ref(&mut dst, 1, &publish, &BasicProperties::default(), b"x", 0);
+    assert_eq!(
+        result,
+        Err(amqp_wire::WireError::StringTooLong {
+            what: "basic.publish.routing-key",
+            len: 256,
+            max: 255
+        })
+    );
+    assert_eq!(&dst[..], b"kept");
 }
 
 proptest! {

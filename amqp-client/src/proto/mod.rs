@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use amqp_wire::{
     basic, channel, connection, BasicProperties, FieldTable, Frame, FrameDecoder, Method,
-    ReplyCode, ShortStr, WireError,
+    PublishRef, ReplyCode, ShortStr, WireError,
 };
 use bytes::{Bytes, BytesMut};
 
@@ -125,6 +125,9 @@ pub(crate) enum CommandError {
     ChannelNotOpen,
     /// Every channel number is taken.
     ChannelsExhausted(u16),
+    /// The command cannot be encoded (e.g. properties too large for one frame); nothing was
+    /// sent.
+    Invalid(WireError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -664,22 +667,27 @@ impl<T> Proto<T> {
         body: &[u8],
     ) -> Result<Option<u64>, CommandError> {
         let frame_max = self.tuning.frame_max;
+        self.open_chan(channel)?;
+        let publish = PublishRef {
+            exchange,
+            routing_key,
+            mandatory,
+            immediate,
+        };
+        encode::publish(
+            &mut self.out,
+            channel,
+            &publish,
+            properties,
+            body,
+            frame_max,
+        )
+        .map_err(CommandError::Invalid)?;
         let chan = self.open_chan(channel)?;
         let tag = chan.next_publish_tag;
         if let Some(t) = tag {
             chan.next_publish_tag = Some(t + 1);
         }
-        encode::publish(
-            &mut self.out,
-            channel,
-            exchange,
-            routing_key,
-            mandatory,
-            immediate,
-            properties,
-            body,
-            frame_max,
-        );
         Ok(tag)
     }
 

@@ -692,6 +692,55 @@ fn publish_encodes_method_header_and_split_bodies_contiguously() {
 }
 
 #[test]
+fn a_publish_that_cannot_be_encoded_is_refused_and_sends_nothing() {
+    let now = Instant::now();
+    let cfg = ConnectionConfig::default().with_frame_max(4096);
+    let mut p = Proto::<u32>::new(&cfg, now);
+    p.handle_frame(m(0, start()));
+    p.handle_frame(m(0, tune(0, 131_072, 0)));
+    p.handle_frame(m(0, connection::OpenOk {}));
+    let _ = sent(&mut p);
+    let _ = events(&mut p);
+    let id = with_channel(&mut p);
+
+    // A header of more than 4096 octets cannot travel in one frame.
+    let mut headers = FieldTable::new();
+    for i in 0..40 {
+        headers
+            .insert(format!("h{i}").as_str(), "x".repeat(100).as_str())
+            .unwrap();
+    }
+    let big = BasicProperties {
+        headers: Some(headers),
+        ..Default::default()
+    };
+    let refused = p.publish(id, "ex", "rk", false, false, &big, b"body");
+    assert!(
+        matches!(
+            refused,
+            Err(CommandError::Invalid(
+                amqp_wire::WireError::FrameTooLarge { .. }
+            ))
+        ),
+        "{refused:?}"
+    );
+    assert!(sent(&mut p).is_empty(), "a partial message went out");
+
+    // The channel is still usable.
+    p.publish(
+        id,
+        "ex",
+        "rk",
+        false,
+        false,
+        &BasicProperties::default(),
+        b"ok",
+    )
+    .unwrap();
+    assert_eq!(sent(&mut p).len(), 3);
+}
+
+#[test]
 fn confirm_mode_numbers_publishes_and_reports_acks() {
     let now = Instant::now();
     let mut p = open(now);
