@@ -639,14 +639,8 @@ fn get_ok_completes_with_its_content_and_get_empty_directly() {
 
 #[test]
 fn publish_encodes_method_header_and_split_bodies_contiguously() {
-    let now = Instant::now();
     let cfg = ConnectionConfig::default().with_frame_max(4096);
-    let mut p = Proto::<u32>::new(&cfg, now);
-    p.handle_frame(m(0, start()));
-    p.handle_frame(m(0, tune(0, 131_072, 0)));
-    p.handle_frame(m(0, connection::OpenOk {}));
-    let _ = sent(&mut p);
-    let _ = events(&mut p);
+    let mut p = open_with(&cfg, Instant::now());
     assert_eq!(p.tuning().frame_max, 4096);
     let id = with_channel(&mut p);
 
@@ -693,14 +687,8 @@ fn publish_encodes_method_header_and_split_bodies_contiguously() {
 
 #[test]
 fn a_publish_that_cannot_be_encoded_is_refused_and_sends_nothing() {
-    let now = Instant::now();
     let cfg = ConnectionConfig::default().with_frame_max(4096);
-    let mut p = Proto::<u32>::new(&cfg, now);
-    p.handle_frame(m(0, start()));
-    p.handle_frame(m(0, tune(0, 131_072, 0)));
-    p.handle_frame(m(0, connection::OpenOk {}));
-    let _ = sent(&mut p);
-    let _ = events(&mut p);
+    let mut p = open_with(&cfg, Instant::now());
     let id = with_channel(&mut p);
 
     // A header of more than 4096 octets cannot travel in one frame.
