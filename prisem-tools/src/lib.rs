@@ -25,4 +25,6 @@ pub mod cli;
 pub mod dump;
 pub mod exit;
 pub mod headers;
+pub mod identity;
 pub mod json;
+pub mod rpc;
