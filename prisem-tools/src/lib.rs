@@ -22,6 +22,9 @@
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod dimslog;
 pub mod dump;
 pub mod exit;
 pub mod headers;

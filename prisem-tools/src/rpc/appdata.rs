@@ -150,7 +150,8 @@ impl AppData {
 
 fn float_to_i64(f: f64) -> Option<i64> {
     // i64::MAX as f64 rounds up to 2^63, so the bound is exclusive.
-    (f.is_finite() && f >= -9.223_372_036_854_776e18 && f < 9.223_372_036_854_776e18)
+    (-9.223_372_036_854_776e18..9.223_372_036_854_776e18)
+        .contains(&f)
         .then_some(f.trunc() as i64)
 }
 
