@@ -24,10 +24,14 @@ use core::fmt;
 use std::future::Future;
 
 mod appdata;
+pub mod client;
 mod envelope;
+pub mod server;
 
 pub use appdata::{decode_base64, encode_base64, AppData, AppDataError};
+pub use client::{CallError, Client};
 pub use envelope::{Envelope, EnvelopeError, Reply, PROTOCOL_VERSION};
+pub use server::{Server, ServerConfig, ServerStats};
 
 /// The queue a service listens on: `<base>_<protocolver>`, e.g. `anon_0.5.5`.
 pub fn queue_name(base: &str) -> String {
