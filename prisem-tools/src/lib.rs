@@ -30,4 +30,5 @@ pub mod exit;
 pub mod headers;
 pub mod identity;
 pub mod json;
+pub mod logmon;
 pub mod rpc;

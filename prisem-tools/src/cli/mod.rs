@@ -12,9 +12,12 @@ pub mod conn;
 mod consume;
 mod dump_cmd;
 mod get;
+pub mod logmon;
 mod output;
+pub mod prisem;
 mod publish;
 mod session;
+pub mod umbrella;
 
 pub use conn::ConnOpts;
 

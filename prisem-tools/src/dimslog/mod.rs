@@ -126,7 +126,13 @@ impl Logger {
         self.send(LogLine::new(&self.identity, level, message).to_string());
     }
 
-    /// Publishes an already formed line unchanged (logmon's send mode of whole lines).
+    /// Publishes `message` at `level` to the exchange only, without echoing it to `tracing`
+    /// (logmon's send mode).
+    pub fn forward(&self, level: Level, message: &str) {
+        self.send(LogLine::new(&self.identity, level, message).to_string());
+    }
+
+    /// Publishes an already formed line unchanged.
     pub fn send(&self, line: String) {
         if let Some(tx) = &self.tx {
             if tx.try_send(line).is_err() {
