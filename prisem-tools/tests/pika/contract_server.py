@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A PRISEM RPC server written to the contract (shared/PRISEM.md) with pika, as the originals were.
 
-Usage: contract_server.py URL QUEUE [REPLIES_JSON_FILE]
+Usage: contract_server.py URL QUEUE [REPLIES_JSON_FILE | --echo]
 
 Declares QUEUE (not durable, not exclusive, not auto-delete), prefetch 1, manual ack. For each
 request it publishes the reply to the default exchange with the request's reply_to and
@@ -25,7 +25,8 @@ import pika
 def main():
     url, queue = sys.argv[1], sys.argv[2]
     recorded = None
-    if len(sys.argv) > 3:
+    echo = len(sys.argv) > 3 and sys.argv[3] == "--echo"
+    if len(sys.argv) > 3 and not echo:
         with open(sys.argv[3]) as f:
             recorded = json.load(f)
     conn = pika.BlockingConnection(pika.URLParameters(url))
@@ -37,6 +38,8 @@ def main():
         appdata = json.loads(body)["appdata"]
         if recorded is not None:
             reply = recorded
+        elif echo:
+            reply = {"retcode": 0, "stdout": appdata.get("data", ""), "stderr": ""}
         else:
             data = base64.b64decode(appdata.get("data", "")).decode("utf-8", "replace")
             out = json.dumps({"appdata": appdata, "data": data}, sort_keys=True)
