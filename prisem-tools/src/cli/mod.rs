@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::exit::{Failure, EXIT_STATUS_HELP};
 
 mod admin;
+pub mod clients;
 pub mod conn;
 mod consume;
 mod dump_cmd;
@@ -18,6 +19,7 @@ pub mod prisem;
 mod publish;
 mod session;
 pub mod umbrella;
+pub mod when;
 
 pub use conn::ConnOpts;
 
