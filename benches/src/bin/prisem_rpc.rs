@@ -63,6 +63,9 @@ struct Args {
     /// Also write the table as Markdown here.
     #[arg(long)]
     markdown: Option<std::path::PathBuf>,
+    /// The broker's pid, for its CPU per request [default: $BENCH_BROKER_PID].
+    #[arg(long, env = "BENCH_BROKER_PID")]
+    broker_pid: Option<u32>,
     /// Internal: serve the echo service on this queue base.
     #[arg(long, hide = true)]
     serve_echo: Option<String>,
@@ -161,6 +164,12 @@ struct Outcome {
     p50: f64,
     p99: f64,
     server_us: f64,
+    /// Broker CPU per request and its average use of a core, when its pid is known.
+    broker: Option<(f64, f64)>,
+}
+
+fn broker_cpu(pid: Option<u32>) -> Option<Duration> {
+    usage::process_cpu(pid?).ok()
 }
 
 async fn measure(
@@ -180,6 +189,7 @@ async fn measure(
             .map_err(|e| e.to_string())?;
     }
     let cpu0 = pool.cpu();
+    let broker0 = broker_cpu(args.broker_pid);
     let started = Instant::now();
     let per_task = args.calls.div_ceil(args.in_flight.max(1));
     let mut tasks = tokio::task::JoinSet::new();
@@ -206,6 +216,16 @@ async fn measure(
     }
     let elapsed = started.elapsed();
     let cpu = pool.cpu().saturating_sub(cpu0);
+    let broker = match (broker0, broker_cpu(args.broker_pid)) {
+        (Some(a), Some(b)) => {
+            let used = b.saturating_sub(a).as_secs_f64();
+            Some((
+                used * 1e6 / latencies.len().max(1) as f64,
+                100.0 * used / elapsed.as_secs_f64(),
+            ))
+        }
+        _ => None,
+    };
     let sorted = sorted_micros(&latencies);
     let n = latencies.len() as f64;
     Ok(Outcome {
@@ -213,6 +233,7 @@ async fn measure(
         p50: percentile(&sorted, 50.0).unwrap_or(f64::NAN),
         p99: percentile(&sorted, 99.0).unwrap_or(f64::NAN),
         server_us: cpu.as_secs_f64() * 1e6 / n,
+        broker,
     })
 }
 
@@ -242,6 +263,8 @@ async fn run(args: Args) -> Result<(), String> {
         ("p50 µs", Align::Right),
         ("p99 µs", Align::Right),
         ("server CPU µs/req", Align::Right),
+        ("broker CPU µs/req", Align::Right),
+        ("broker % core", Align::Right),
         ("ours × pika req/s", Align::Right),
         ("ours ÷ pika p50", Align::Right),
     ]);
@@ -286,6 +309,8 @@ async fn run(args: Args) -> Result<(), String> {
                     format!("{:.0}", out.p50),
                     format!("{:.0}", out.p99),
                     format!("{:.0}", out.server_us),
+                    out.broker.map_or("-".into(), |b| format!("{:.0}", b.0)),
+                    out.broker.map_or("-".into(), |b| format!("{:.0}", b.1)),
                     ratio,
                     p50_ratio,
                 ]);
