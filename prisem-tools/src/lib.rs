@@ -8,6 +8,9 @@
 //! - [`json`]: the stable JSON forms of field values, properties and deliveries.
 //! - [`dump`]: the frame dumper behind `amqp dump`.
 //! - [`exit`]: exit statuses and the error type that carries one.
+//! - [`addr`]: the address engine — scanner, network map, length-preserving labels, pseudonyms.
+//! - [`services`]: the PRISEM services ([`services::anon`], [`services::crosscor`]).
+//! - [`cumdist`]: the cumulative distribution of crosscor's per-site statistics.
 //! - [`cli`]: the clap definitions, connection options ([`cli::conn`]) and the subcommands.
 //!
 //! ```
@@ -23,9 +26,11 @@
 
 pub mod addr;
 pub mod cli;
+pub mod cumdist;
 pub mod dump;
 pub mod exit;
 pub mod headers;
 pub mod identity;
 pub mod json;
 pub mod rpc;
+pub mod services;
