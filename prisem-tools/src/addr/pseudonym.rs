@@ -6,7 +6,8 @@
 //! gives the same mapping in every run and on every host. The 32-byte key is split as in the
 //! original Crypto-PAn: the first 16 bytes are the AES key, the pad is the AES encryption of the
 //! last 16. IPv4 addresses follow the original exactly (the address bits replace the pad's first
-//! 32 bits); IPv6 addresses use the same rule over all 128 bits of the block.
+//! 32 bits), and give the outputs published with the Crypto-PAn reference code for its sample
+//! key; IPv6 addresses use the same rule over all 128 bits of the block, the usual extension.
 //!
 //! # Key file
 //!
@@ -209,6 +210,22 @@ mod tests {
         let v6: Ipv6Addr = "2001:db8::1".parse().unwrap();
         assert_eq!(p.ipv6(v6), key().ipv6(v6));
         assert_ne!(p.ipv6(v6), v6);
+    }
+
+    #[test]
+    fn mapping_is_pinned_across_releases() {
+        // Pseudonyms published from one run must stay valid in the next: a change here breaks
+        // every operator's stored mappings.
+        let hex = b"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+        let p = Pseudonymizer::from_key_bytes(hex).unwrap();
+        let cases = [
+            ("192.0.2.1", "2.90.93.17"),
+            ("198.51.100.200", "6.247.27.188"),
+            ("2001:db8::1", "dd92:2c44:3fc0:ff1e:7ff9:c7f0:8180:7e00"),
+        ];
+        for (from, to) in cases {
+            assert_eq!(p.ip(from.parse().unwrap()).to_string(), to, "{from}");
+        }
     }
 
     proptest! {
