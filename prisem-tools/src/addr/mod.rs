@@ -1,10 +1,10 @@
 //! The address engine: finds addresses and names in text, maps them to sites, and rewrites them.
 //!
-//! - [`scan`]: the scanner — IPv4, IPv6, CIDR blocks and DNS names in arbitrary bytes, with
+//! - [`scan`](mod@scan): the scanner — IPv4, IPv6, CIDR blocks and DNS names in arbitrary bytes, with
 //!   their kind, byte offsets and line ([`Match`]). Its module docs give the exact rules.
 //! - [`netmap`]: the network map (`CIDR_or_.domain|SiteID|AnonString` lines, or YAML), with
 //!   longest-prefix and most-labels lookups and per-line warnings for broken entries.
-//! - [`rewrite`]: the length-preserving label rule, [`rewrite()`], distinct-host counts per
+//! - [`rewrite`](mod@rewrite): the length-preserving label rule, [`rewrite()`], distinct-host counts per
 //!   site, and [`matches_json`] (`{"matches":[{"text","kind","site","line","start","end"}]}`).
 //! - [`synth`]: deterministic syslog-like text for benchmarks and tests.
 //! - [`pseudonym`]: keyed prefix-preserving pseudonyms (Crypto-PAn) for unmapped addresses.

@@ -8,7 +8,7 @@
 //!   with `stats`, a blank line and the distinct-host counts per site
 //!   ([`HostCounts::render`](crate::addr::HostCounts::render): descending count, then name);
 //! - with `json`, the matches as JSON instead
-//!   ([`matches_json`](crate::addr::matches_json), with a `stats` array when `stats` is set);
+//!   ([`crate::addr::matches_json`], with a `stats` array when `stats` is set);
 //! - with `usage`, the help text (retcode 0, nothing else is done).
 //!
 //! Warnings about broken map lines go to stderr with their line numbers; the good lines are used
