@@ -7,7 +7,7 @@
 //! `[` + `_`×⌈p/2⌉ + `s` + `_`×⌊p/2⌋ + `]` with `p = w − 2 − len(s)`: with `arin`,
 //! `50.97.148.210` → `[____arin___]`. When the label cannot fit (`p < 0`) the AnonString is
 //! truncated to `w − 2` bytes (`1.2.3.4` with `CTYSEA` → `[CTYSE]`), so the text keeps its length
-//! byte for byte; every match is at least 4 bytes, so `[` and `]` always fit.
+//! byte for byte; every match is at least 3 bytes (`::1`), so `[` and `]` always fit.
 //!
 //! What is rewritten: addresses inside a mapped network, CIDR blocks whose whole network lies
 //! inside a mapped one (`192.0.2.0/25` under `192.0.2.0/24`: the whole `a.b.c.d/n` text is
