@@ -8,6 +8,9 @@
 //! - [`json`]: the stable JSON forms of field values, properties and deliveries.
 //! - [`dump`]: the frame dumper behind `amqp dump`.
 //! - [`exit`]: exit statuses and the error type that carries one.
+//! - [`addr`]: the address engine — scanner, network map, length-preserving labels, pseudonyms.
+//! - [`services`]: the PRISEM services ([`services::anon`], [`services::crosscor`]).
+//! - [`cumdist`]: the cumulative distribution of crosscor's per-site statistics.
 //! - [`cli`]: the clap definitions, connection options ([`cli::conn`]) and the subcommands.
 //!
 //! ```
@@ -21,8 +24,10 @@
 #![warn(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+pub mod addr;
 pub mod cli;
 pub mod config;
+pub mod cumdist;
 pub mod daemon;
 pub mod dimslog;
 pub mod dump;
@@ -32,3 +37,4 @@ pub mod identity;
 pub mod json;
 pub mod logmon;
 pub mod rpc;
+pub mod services;
