@@ -17,6 +17,7 @@ pub mod logmon;
 mod output;
 pub mod prisem;
 mod publish;
+pub mod servers;
 mod session;
 pub mod umbrella;
 pub mod when;

@@ -30,8 +30,6 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use serde_json::{json, Value};
-use time::format_description::well_known::Rfc2822;
-use time::OffsetDateTime;
 
 use crate::addr::rewrite::percent;
 use crate::addr::{scan, Kind, NetMap};
@@ -104,9 +102,8 @@ impl fmt::Display for Iff {
 
 /// The date crosscor writes: RFC 2822 in UTC, e.g. `Sun, 02 Feb 2014 06:09:34 +0000`.
 pub fn rfc2822(unix_seconds: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix_seconds)
-        .ok()
-        .and_then(|t| t.format(&Rfc2822).ok())
+    chrono::DateTime::from_timestamp(unix_seconds, 0)
+        .map(|t| t.format("%a, %d %b %Y %H:%M:%S +0000").to_string())
         .unwrap_or_default()
 }
 
