@@ -74,6 +74,7 @@ impl ChannelCore {
     /// spec's domain rules first; a violation is an error and nothing is sent.
     pub(crate) async fn call(&self, method: Method, then: Then) -> Result<Reply> {
         method.validate().map_err(Error::InvalidArgument)?;
+        let name = method.name();
         let rx = self.shared.with(|inner| {
             if self.entry(inner).is_none() {
                 return Err(self.closed_error(inner));
@@ -89,6 +90,7 @@ impl ChannelCore {
             rx,
             shared: &self.shared,
         }
+        .within_timeout(name)
         .instrument(self.span.clone())
         .await
     }
@@ -196,8 +198,12 @@ fn short(s: &str) -> Result<ShortStr> {
     ShortStr::new(s).map_err(Error::InvalidArgument)
 }
 
-fn unexpected(reply: Reply) -> Error {
-    Error::Config(format!("unexpected reply {reply:?}"))
+fn unexpected(method: &'static str, reply: Reply) -> Error {
+    let name = match &reply {
+        Reply::Method(m) => m.name(),
+        Reply::GetOk(_) => "basic.get-ok",
+    };
+    Error::protocol(method, format!("unexpected reply {name}"))
 }
 
 impl Channel {
@@ -239,6 +245,7 @@ impl Channel {
             rx,
             shared: &shared,
         }
+        .within_timeout("channel.open")
         .instrument(span.clone())
         .await?;
         span.in_scope(|| tracing::debug!("channel open"));
@@ -368,7 +375,7 @@ impl Channel {
                 message_count: ok.message_count,
                 consumer_count: ok.consumer_count,
             }),
-            other => Err(unexpected(other)),
+            other => Err(unexpected("queue.declare", other)),
         }
     }
 
@@ -419,7 +426,7 @@ impl Channel {
             .await?
         {
             Reply::Method(Method::QueuePurgeOk(ok)) => Ok(ok.message_count),
-            other => Err(unexpected(other)),
+            other => Err(unexpected("queue.purge", other)),
         }
     }
 
@@ -435,7 +442,7 @@ impl Channel {
             .await?
         {
             Reply::Method(Method::QueueDeleteOk(ok)) => Ok(ok.message_count),
-            other => Err(unexpected(other)),
+            other => Err(unexpected("queue.delete", other)),
         }
     }
 
@@ -481,7 +488,7 @@ impl Channel {
                 mailbox,
                 no_ack,
             )),
-            other => Err(unexpected(other)),
+            other => Err(unexpected("basic.consume", other)),
         }
     }
 
@@ -547,7 +554,7 @@ impl Channel {
                 }))
             }
             Reply::Method(Method::BasicGetEmpty(_)) => Ok(None),
-            other => Err(unexpected(other)),
+            other => Err(unexpected("basic.get", other)),
         }
     }
 
@@ -655,7 +662,7 @@ impl Channel {
             .await?
         {
             Reply::Method(Method::ChannelFlowOk(ok)) => Ok(ok.active),
-            other => Err(unexpected(other)),
+            other => Err(unexpected("channel.flow", other)),
         }
     }
 
@@ -690,6 +697,7 @@ impl Channel {
                     rx,
                     shared: &core.shared,
                 }
+                .within_timeout("channel.close")
                 .await
             }
             Err(e) => Err(e),

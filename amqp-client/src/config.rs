@@ -57,6 +57,11 @@ pub struct ConnectionConfig {
     pub connect_timeout: Duration,
     /// How long a graceful close waits for the peer's `close-ok` before dropping the socket.
     pub close_timeout: Duration,
+    /// How long every synchronous request (`queue.declare`, `basic.consume`, `channel.open`,
+    /// …) waits for its reply before failing with [`Error::Timeout`]. A broker can leave a
+    /// request unanswered for good (a quorum queue that lost its quorum never answers
+    /// `basic.consume`).
+    pub request_timeout: Duration,
     /// TLS settings; `Some` means connect with TLS (`amqps://`).
     pub tls: Option<TlsOptions>,
     /// How many deliveries each consumer buffers before the client stops reading from the
@@ -91,6 +96,7 @@ impl Default for ConnectionConfig {
             channel_max: 2047,
             connect_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
             tls: None,
             consumer_buffer: 1024,
             consumer_buffer_bytes: 8 << 20,
@@ -210,6 +216,12 @@ impl ConnectionConfig {
     /// Sets the connect timeout.
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets how long synchronous requests wait for their reply.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
         self
     }
 

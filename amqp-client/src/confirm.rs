@@ -171,7 +171,7 @@ impl ConfirmTracker {
         let Some(slot) = self.slot(tag) else {
             // Already collected or never tracked: only reachable after a close.
             return Poll::Ready(Err(closed.unwrap_or_else(|| {
-                Error::Config("confirm polled after completion".to_owned())
+                Error::protocol("basic.publish", "confirm polled after completion")
             })));
         };
         match std::mem::replace(&mut slot.state, State::Taken) {
@@ -192,8 +192,9 @@ impl ConfirmTracker {
                 }
                 Poll::Pending
             }
-            State::Taken => Poll::Ready(Err(closed
-                .unwrap_or_else(|| Error::Config("confirm polled after completion".to_owned())))),
+            State::Taken => Poll::Ready(Err(closed.unwrap_or_else(|| {
+                Error::protocol("basic.publish", "confirm polled after completion")
+            }))),
         }
     }
 

@@ -442,6 +442,8 @@ pub(crate) struct Shared {
     pub(crate) consumer_buffer_bytes: usize,
     pub(crate) write_buffer_limit: usize,
     pub(crate) wait_while_blocked: bool,
+    /// How long a synchronous request waits for its reply.
+    pub(crate) request_timeout: Duration,
     /// The connection's lifecycle span (`amqp_connection`).
     pub(crate) span: tracing::Span,
 }
@@ -628,6 +630,7 @@ impl Connection {
             consumer_buffer_bytes: cfg.consumer_buffer_bytes.max(1),
             write_buffer_limit: cfg.write_buffer_limit.max(1),
             wait_while_blocked: cfg.wait_while_blocked,
+            request_timeout: cfg.request_timeout,
             span: span.clone(),
         });
         tokio::spawn(crate::driver::run(io, shared.clone()).instrument(span));
@@ -772,6 +775,17 @@ impl Drop for ConnectionEvents {
 pub(crate) struct ReplyFuture<'a> {
     pub(crate) rx: oneshot::Receiver<Result<Reply>>,
     pub(crate) shared: &'a Shared,
+}
+
+impl ReplyFuture<'_> {
+    /// Waits for the reply to `method` for at most the connection's request timeout.
+    pub(crate) async fn within_timeout(self, method: &'static str) -> Result<Reply> {
+        let after = self.shared.request_timeout;
+        match tokio::time::timeout(after, self).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout { method, after }),
+        }
+    }
 }
 
 impl Future for ReplyFuture<'_> {

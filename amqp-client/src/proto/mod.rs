@@ -835,10 +835,12 @@ impl<T> Proto<T> {
     fn on_start(&mut self, start: connection::Start) {
         if (start.version_major, start.version_minor) != (0, 9) {
             return self.fail(
-                Error::Authentication(format!(
-                    "server speaks AMQP {}-{}, not 0-9",
-                    start.version_major, start.version_minor
-                )),
+                Error::ProtocolVersion(amqp_wire::ProtocolHeader {
+                    protocol_id: 0,
+                    major: start.version_major,
+                    minor: start.version_minor,
+                    revision: 0,
+                }),
                 None,
             );
         }
