@@ -167,6 +167,14 @@ pub enum Error {
     /// The server cancelled the consumer (`basic.cancel` from the server, e.g. because its
     /// queue was deleted).
     ConsumerCancelled(String),
+    /// After a connection recovery the consumer could not be restored (its queue is gone, or
+    /// the broker refused it); the stream ends with this error.
+    ConsumerLost {
+        /// The consumer tag.
+        tag: String,
+        /// Why it could not be restored.
+        reason: String,
+    },
     /// A configuration value is not usable (e.g. a TLS file that cannot be read).
     Config(String),
 }
@@ -193,6 +201,7 @@ impl Error {
             | Self::InvalidArgument(_)
             | Self::ChannelsExhausted(_)
             | Self::ConsumerCancelled(_)
+            | Self::ConsumerLost { .. }
             | Self::Timeout { .. }
             | Self::StaleDelivery { .. } => false,
             Self::Uri(_)
@@ -263,6 +272,12 @@ impl fmt::Display for Error {
                 write!(f, "consumer {tag:?} was cancelled by the server")
             }
             Self::Config(msg) => write!(f, "configuration error: {msg}"),
+            Self::ConsumerLost { tag, reason } => {
+                write!(
+                    f,
+                    "consumer {tag:?} could not be restored after recovery: {reason}"
+                )
+            }
             Self::Protocol { method, detail } => {
                 write!(f, "protocol error in {method}: {detail}")
             }
