@@ -1,6 +1,7 @@
 //! Channels: every AMQP method an application sends, with typed options.
 
 use std::future::poll_fn;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
@@ -29,6 +30,8 @@ pub(crate) struct ChannelCore {
     pub(crate) shared: Arc<Shared>,
     pub(crate) confirms: Mutex<ConfirmTracker>,
     closed: OnceLock<Error>,
+    /// Counts connection losses; a delivery from an earlier epoch can no longer be settled.
+    epoch: AtomicU64,
     /// The channel's lifecycle span (`amqp_channel`, child of the connection's).
     pub(crate) span: tracing::Span,
 }
@@ -36,6 +39,16 @@ pub(crate) struct ChannelCore {
 impl ChannelCore {
     pub(crate) fn id(&self) -> u16 {
         self.id
+    }
+
+    /// The current epoch (see [`crate::recovery`]).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// The connection was lost: deliveries handed out so far become stale.
+    pub(crate) fn next_epoch(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
     pub(crate) fn set_closed(&self, error: Error) {
@@ -50,7 +63,7 @@ impl ChannelCore {
             .unwrap_or_else(|| inner.connection_error())
     }
 
-    fn entry<'a>(&self, inner: &'a mut Inner) -> Option<&'a mut ChanEntry> {
+    pub(crate) fn entry<'a>(&self, inner: &'a mut Inner) -> Option<&'a mut ChanEntry> {
         match inner.chans.get_mut(usize::from(self.id)) {
             Some(Some(e)) if std::ptr::eq(Arc::as_ptr(&e.core), self) => Some(e),
             _ => None,
@@ -63,6 +76,26 @@ impl ChannelCore {
             if self.entry(inner).is_none() {
                 return Err(self.closed_error(inner));
             }
+            if inner.is_recovering() {
+                return Err(Error::Recovering);
+            }
+            inner
+                .proto
+                .send(self.id, &method)
+                .map_err(|e| inner.map_command_error(e, Some(self)))
+        })
+    }
+
+    /// Settles a delivery received in `epoch`: refused, with nothing sent, if the connection
+    /// was lost since (its tag would name another message on the recovered channel).
+    pub(crate) fn settle(&self, epoch: u64, delivery_tag: u64, method: Method) -> Result<()> {
+        self.shared.with(|inner| {
+            if self.entry(inner).is_none() {
+                return Err(self.closed_error(inner));
+            }
+            if epoch != self.epoch() {
+                return Err(Error::StaleDelivery { delivery_tag });
+            }
             inner
                 .proto
                 .send(self.id, &method)
@@ -74,9 +107,13 @@ impl ChannelCore {
     /// spec's domain rules first; a violation is an error and nothing is sent.
     pub(crate) async fn call(&self, method: Method, then: Then) -> Result<Reply> {
         method.validate().map_err(Error::InvalidArgument)?;
+        let name = method.name();
         let rx = self.shared.with(|inner| {
             if self.entry(inner).is_none() {
                 return Err(self.closed_error(inner));
+            }
+            if inner.is_recovering() {
+                return Err(Error::Recovering);
             }
             let (waiter, rx) = Waiter::new(then);
             inner
@@ -89,6 +126,7 @@ impl ChannelCore {
             rx,
             shared: &self.shared,
         }
+        .within_timeout(name)
         .instrument(self.span.clone())
         .await
     }
@@ -109,6 +147,10 @@ impl ChannelCore {
         let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
         let shared = &*self.shared;
         let mut inner = lock(&shared.inner);
+        if inner.is_recovering() && self.entry(&mut inner).is_some() {
+            // Fail fast: the caller decides whether to wait for recovery and republish.
+            return Poll::Ready(Err(Error::Recovering));
+        }
         let Some(entry) = self.entry(&mut inner) else {
             return Poll::Ready(Err(self.closed_error(&inner)));
         };
@@ -136,9 +178,14 @@ impl ChannelCore {
             Ok(tag) => tag,
             Err(e) => return Poll::Ready(Err(inner.map_command_error(e, Some(self)))),
         };
-        if let Some(tag) = tag {
-            lock(&self.confirms).push(tag, options.mandatory);
-        }
+        let epoch = match tag {
+            Some(tag) => {
+                let mut confirms = lock(&self.confirms);
+                confirms.push(tag, options.mandatory);
+                confirms.epoch()
+            }
+            None => 0,
+        };
         coop.made_progress();
         let driver = inner.take_driver_waker();
         drop(inner);
@@ -146,7 +193,7 @@ impl ChannelCore {
             w.wake();
         }
         Poll::Ready(Ok(match tag {
-            Some(tag) => PublishConfirm::tracked(self.clone(), tag),
+            Some(tag) => PublishConfirm::tracked(self.clone(), epoch, tag),
             None => PublishConfirm::not_requested(),
         }))
     }
@@ -164,7 +211,12 @@ impl Drop for ChannelHandle {
     fn drop(&mut self) {
         let core = &self.core;
         core.shared.with(|inner| {
-            if core.entry(inner).is_some() {
+            if let Some(entry) = core.entry(inner) {
+                entry.closing = true;
+                if inner.is_recovering() {
+                    inner.forget_channel(core.id);
+                    return;
+                }
                 let _ = inner.proto.close_channel(
                     core.id,
                     ReplyCode::REPLY_SUCCESS,
@@ -196,14 +248,21 @@ fn short(s: &str) -> Result<ShortStr> {
     ShortStr::new(s).map_err(Error::InvalidArgument)
 }
 
-fn unexpected(reply: Reply) -> Error {
-    Error::Config(format!("unexpected reply {reply:?}"))
+fn unexpected(method: &'static str, reply: Reply) -> Error {
+    let name = match &reply {
+        Reply::Method(m) => m.name(),
+        Reply::GetOk(_) => "basic.get-ok",
+    };
+    Error::protocol(method, format!("unexpected reply {name}"))
 }
 
 impl Channel {
     pub(crate) async fn open(conn: Arc<ConnGuard>) -> Result<Self> {
         let shared = conn.shared.clone();
         let (core, rx) = shared.with(|inner| {
+            if inner.is_recovering() {
+                return Err(Error::Recovering);
+            }
             let (waiter, rx) = Waiter::new(Then::Nothing);
             let id = inner
                 .proto
@@ -214,6 +273,7 @@ impl Channel {
                 shared: shared.clone(),
                 confirms: Mutex::new(ConfirmTracker::default()),
                 closed: OnceLock::new(),
+                epoch: AtomicU64::new(0),
                 span: tracing::debug_span!(parent: &shared.span, "amqp_channel", channel = id),
             });
             let idx = usize::from(id);
@@ -221,12 +281,7 @@ impl Channel {
                 inner.chans.resize_with(idx + 1, || None);
             }
             if let Some(slot) = inner.chans.get_mut(idx) {
-                *slot = Some(ChanEntry {
-                    core: core.clone(),
-                    consumers: Vec::new(),
-                    returns: None,
-                    flow_active: true,
-                });
+                *slot = Some(ChanEntry::new(core.clone()));
             }
             Ok::<_, Error>((core, rx))
         })?;
@@ -239,6 +294,7 @@ impl Channel {
             rx,
             shared: &shared,
         }
+        .within_timeout("channel.open")
         .instrument(span.clone())
         .await?;
         span.in_scope(|| tracing::debug!("channel open"));
@@ -255,6 +311,12 @@ impl Channel {
 
     async fn call(&self, method: Method) -> Result<Reply> {
         self.core().call(method, Then::Nothing).await
+    }
+
+    /// Updates what recovery restores, once the broker accepted a command.
+    fn record(&self, f: impl FnOnce(&mut Inner, u16)) {
+        let id = self.id();
+        self.core().shared.with(|inner| f(inner, id));
     }
 
     /// The channel number.
@@ -278,7 +340,7 @@ impl Channel {
         kind: ExchangeKind,
         options: ExchangeDeclareOptions,
     ) -> Result<()> {
-        self.call(Method::ExchangeDeclare(exchange::Declare {
+        let declare = exchange::Declare {
             exchange: short(name)?,
             kind: short(kind.as_str())?,
             passive: options.passive,
@@ -287,9 +349,10 @@ impl Channel {
             internal: options.internal,
             no_wait: false,
             arguments: options.arguments,
-        }))
-        .await
-        .map(drop)
+        };
+        self.call(Method::ExchangeDeclare(declare.clone())).await?;
+        self.record(|inner, _| inner.topology.exchange_declared(declare));
+        Ok(())
     }
 
     /// Deletes an exchange (`exchange.delete`).
@@ -299,8 +362,9 @@ impl Channel {
             if_unused: options.if_unused,
             no_wait: false,
         }))
-        .await
-        .map(drop)
+        .await?;
+        self.record(|inner, _| inner.topology.exchange_deleted(name));
+        Ok(())
     }
 
     /// Binds exchange `destination` to exchange `source` (`exchange.bind`, a RabbitMQ
@@ -312,15 +376,16 @@ impl Channel {
         routing_key: &str,
         options: BindOptions,
     ) -> Result<()> {
-        self.call(Method::from(exchange::Bind {
+        let bind = exchange::Bind {
             destination: short(destination)?,
             source: short(source)?,
             routing_key: short(routing_key)?,
             no_wait: false,
             arguments: options.arguments,
-        }))
-        .await
-        .map(drop)
+        };
+        self.call(Method::from(bind.clone())).await?;
+        self.record(|inner, _| inner.topology.exchange_bound(bind));
+        Ok(())
     }
 
     /// Removes an exchange-to-exchange binding (`exchange.unbind`).
@@ -331,15 +396,23 @@ impl Channel {
         routing_key: &str,
         options: BindOptions,
     ) -> Result<()> {
-        self.call(Method::from(exchange::Unbind {
+        let unbind = exchange::Unbind {
             destination: short(destination)?,
             source: short(source)?,
             routing_key: short(routing_key)?,
             no_wait: false,
             arguments: options.arguments,
-        }))
-        .await
-        .map(drop)
+        };
+        self.call(Method::from(unbind.clone())).await?;
+        self.record(|inner, _| {
+            inner.topology.exchange_unbound(
+                &unbind.destination,
+                &unbind.source,
+                &unbind.routing_key,
+                &unbind.arguments,
+            )
+        });
+        Ok(())
     }
 
     // ----- queues ---------------------------------------------------------------------------
@@ -351,24 +424,27 @@ impl Channel {
         name: &str,
         options: QueueDeclareOptions,
     ) -> Result<QueueInfo> {
-        let reply = self
-            .call(Method::QueueDeclare(queue::Declare {
-                queue: short(name)?,
-                passive: options.passive,
-                durable: options.durable,
-                exclusive: options.exclusive,
-                auto_delete: options.auto_delete,
-                no_wait: false,
-                arguments: options.arguments,
-            }))
-            .await?;
+        let declare = queue::Declare {
+            queue: short(name)?,
+            passive: options.passive,
+            durable: options.durable,
+            exclusive: options.exclusive,
+            auto_delete: options.auto_delete,
+            no_wait: false,
+            arguments: options.arguments,
+        };
+        let reply = self.call(Method::QueueDeclare(declare.clone())).await?;
+        if let Reply::Method(Method::QueueDeclareOk(ok)) = &reply {
+            let actual = ok.queue.clone();
+            self.record(|inner, _| inner.topology.queue_declared(declare, actual));
+        }
         match reply {
             Reply::Method(Method::QueueDeclareOk(ok)) => Ok(QueueInfo {
                 name: ok.queue.as_str().to_owned(),
                 message_count: ok.message_count,
                 consumer_count: ok.consumer_count,
             }),
-            other => Err(unexpected(other)),
+            other => Err(unexpected("queue.declare", other)),
         }
     }
 
@@ -380,15 +456,16 @@ impl Channel {
         routing_key: &str,
         options: BindOptions,
     ) -> Result<()> {
-        self.call(Method::from(queue::Bind {
+        let bind = queue::Bind {
             queue: short(queue)?,
             exchange: short(exchange)?,
             routing_key: short(routing_key)?,
             no_wait: false,
             arguments: options.arguments,
-        }))
-        .await
-        .map(drop)
+        };
+        self.call(Method::from(bind.clone())).await?;
+        self.record(|inner, _| inner.topology.queue_bound(bind));
+        Ok(())
     }
 
     /// Removes a queue binding (`queue.unbind`).
@@ -399,14 +476,22 @@ impl Channel {
         routing_key: &str,
         options: BindOptions,
     ) -> Result<()> {
-        self.call(Method::from(queue::Unbind {
+        let unbind = queue::Unbind {
             queue: short(queue)?,
             exchange: short(exchange)?,
             routing_key: short(routing_key)?,
             arguments: options.arguments,
-        }))
-        .await
-        .map(drop)
+        };
+        self.call(Method::from(unbind.clone())).await?;
+        self.record(|inner, _| {
+            inner.topology.queue_unbound(
+                &unbind.queue,
+                &unbind.exchange,
+                &unbind.routing_key,
+                &unbind.arguments,
+            )
+        });
+        Ok(())
     }
 
     /// Removes every ready message from a queue (`queue.purge`); returns how many.
@@ -419,7 +504,7 @@ impl Channel {
             .await?
         {
             Reply::Method(Method::QueuePurgeOk(ok)) => Ok(ok.message_count),
-            other => Err(unexpected(other)),
+            other => Err(unexpected("queue.purge", other)),
         }
     }
 
@@ -434,8 +519,11 @@ impl Channel {
             }))
             .await?
         {
-            Reply::Method(Method::QueueDeleteOk(ok)) => Ok(ok.message_count),
-            other => Err(unexpected(other)),
+            Reply::Method(Method::QueueDeleteOk(ok)) => {
+                self.record(|inner, _| inner.topology.queue_deleted(queue));
+                Ok(ok.message_count)
+            }
+            other => Err(unexpected("queue.delete", other)),
         }
     }
 
@@ -443,13 +531,20 @@ impl Channel {
 
     /// Limits how many unacknowledged deliveries the broker sends (`basic.qos`).
     pub async fn basic_qos(&self, prefetch_count: u16, options: QosOptions) -> Result<()> {
-        self.call(Method::BasicQos(basic::Qos {
+        let qos = basic::Qos {
             prefetch_size: options.prefetch_size,
             prefetch_count,
             global: options.global,
-        }))
-        .await
-        .map(drop)
+        };
+        self.call(Method::BasicQos(qos.clone())).await?;
+        let core = self.core().clone();
+        self.record(|inner, _| {
+            if let Some(entry) = core.entry(inner) {
+                entry.qos.retain(|q| q.global != qos.global);
+                entry.qos.push(qos);
+            }
+        });
+        Ok(())
     }
 
     /// Starts a consumer on `queue` (`basic.consume`). Deliveries arrive through the returned
@@ -461,7 +556,7 @@ impl Channel {
             shared.consumer_buffer_bytes,
         ));
         let no_ack = options.no_ack;
-        let method = Method::BasicConsume(basic::Consume {
+        let consume = basic::Consume {
             queue: short(queue)?,
             consumer_tag: short(&options.consumer_tag)?,
             no_local: options.no_local,
@@ -469,10 +564,11 @@ impl Channel {
             exclusive: options.exclusive,
             no_wait: false,
             arguments: options.arguments,
-        });
+        };
+        let method = Method::BasicConsume(consume.clone());
         let then = Then::Consume {
             mailbox: mailbox.clone(),
-            no_ack,
+            consume,
         };
         match self.core().call(method, then).await? {
             Reply::Method(Method::BasicConsumeOk(ok)) => Ok(Consumer::new(
@@ -481,7 +577,7 @@ impl Channel {
                 mailbox,
                 no_ack,
             )),
-            other => Err(unexpected(other)),
+            other => Err(unexpected("basic.consume", other)),
         }
     }
 
@@ -547,7 +643,7 @@ impl Channel {
                 }))
             }
             Reply::Method(Method::BasicGetEmpty(_)) => Ok(None),
-            other => Err(unexpected(other)),
+            other => Err(unexpected("basic.get", other)),
         }
     }
 
@@ -610,19 +706,28 @@ impl Channel {
     /// resolve to its verdict.
     pub async fn confirm_select(&self) -> Result<()> {
         self.call(Method::ConfirmSelect(confirm::Select { nowait: false }))
-            .await
-            .map(drop)
+            .await?;
+        let core = self.core().clone();
+        self.record(|inner, _| {
+            if let Some(entry) = core.entry(inner) {
+                entry.confirm = true;
+            }
+        });
+        Ok(())
     }
 
     /// Waits until the broker has settled every message published so far on this channel.
     /// `Ok(true)` if all were acked, `Ok(false)` if any was nacked since the previous call.
     pub async fn wait_for_confirms(&self) -> Result<bool> {
         let core = self.core();
-        let target = lock(&core.confirms).last_tag();
+        let (epoch, target) = {
+            let confirms = lock(&core.confirms);
+            (confirms.epoch(), confirms.last_tag())
+        };
         if target == 0 {
             return Ok(true);
         }
-        poll_fn(|cx| lock(&core.confirms).poll_all(target, cx)).await
+        poll_fn(|cx| lock(&core.confirms).poll_all(epoch, target, cx)).await
     }
 
     /// How many published messages the broker has not settled yet (confirm mode).
@@ -632,7 +737,14 @@ impl Channel {
 
     /// Makes the channel transactional (`tx.select`).
     pub async fn tx_select(&self) -> Result<()> {
-        self.call(Method::TxSelect(tx::Select {})).await.map(drop)
+        self.call(Method::TxSelect(tx::Select {})).await?;
+        let core = self.core().clone();
+        self.record(|inner, _| {
+            if let Some(entry) = core.entry(inner) {
+                entry.tx = true;
+            }
+        });
+        Ok(())
     }
 
     /// Commits the current transaction (`tx.commit`).
@@ -655,7 +767,7 @@ impl Channel {
             .await?
         {
             Reply::Method(Method::ChannelFlowOk(ok)) => Ok(ok.active),
-            other => Err(unexpected(other)),
+            other => Err(unexpected("channel.flow", other)),
         }
     }
 
@@ -674,8 +786,21 @@ impl Channel {
     pub async fn close_with(&self, code: ReplyCode, text: &str) -> Result<()> {
         let core = self.core();
         let rx = core.shared.with(|inner| {
-            if core.entry(inner).is_none() {
+            let Some(entry) = core.entry(inner) else {
                 return Err(core.closed_error(inner));
+            };
+            entry.closing = true;
+            if inner.is_recovering() {
+                // Nothing to tell the broker: the channel is gone with the old connection.
+                inner.forget_channel(core.id);
+                return Err(Error::ChannelClosed(Arc::new(crate::error::CloseReason {
+                    code,
+                    text: text.to_owned(),
+                    class_id: 0,
+                    method_id: 0,
+                    initiator: Initiator::User,
+                    scope: crate::error::Scope::Channel,
+                })));
             }
             let (waiter, rx) = Waiter::new(Then::Nothing);
             inner
@@ -690,6 +815,7 @@ impl Channel {
                     rx,
                     shared: &core.shared,
                 }
+                .within_timeout("channel.close")
                 .await
             }
             Err(e) => Err(e),

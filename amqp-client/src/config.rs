@@ -57,6 +57,11 @@ pub struct ConnectionConfig {
     pub connect_timeout: Duration,
     /// How long a graceful close waits for the peer's `close-ok` before dropping the socket.
     pub close_timeout: Duration,
+    /// How long every synchronous request (`queue.declare`, `basic.consume`, `channel.open`,
+    /// …) waits for its reply before failing with [`Error::Timeout`]. A broker can leave a
+    /// request unanswered for good (a quorum queue that lost its quorum never answers
+    /// `basic.consume`).
+    pub request_timeout: Duration,
     /// TLS settings; `Some` means connect with TLS (`amqps://`).
     pub tls: Option<TlsOptions>,
     /// How many deliveries each consumer buffers before the client stops reading from the
@@ -73,6 +78,105 @@ pub struct ConnectionConfig {
     pub wait_while_blocked: bool,
     /// The largest message body accepted from the broker; bigger ones are a connection error.
     pub max_message_size: u64,
+    /// More brokers to try, after `host:port`, when connecting and recovering (a cluster's
+    /// other nodes). A URI with several hosts (`amqp://h1:5672,h2:5673/vhost`) fills it.
+    pub endpoints: Vec<Endpoint>,
+    /// Automatic recovery from connection failures; `None` (the default): a failure closes the
+    /// connection for good. See [`RecoveryPolicy`].
+    pub recovery: Option<RecoveryPolicy>,
+}
+
+/// One broker address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// An endpoint.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Self {
+            host: host.into(),
+            port,
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// How a connection recovers after it failed (see `docs/RELIABILITY.md`).
+///
+/// Recovery starts on every failure that the application did not cause: end of file, a reset
+/// or other I/O error, missed heartbeats, and every `connection.close` from the broker (a node
+/// shutting down sends 320 `CONNECTION_FORCED`). It never starts after [`close`], which also
+/// stops a recovery in progress, nor after a channel error.
+///
+/// Each cycle tries every endpoint once, in a random order (the one that just shut down last),
+/// then sleeps a random time between zero and the current backoff ("full jitter"); the
+/// backoff doubles from `initial_delay` up to `max_delay` and starts again from
+/// `initial_delay` once a recovered connection stayed up for `reset_after`.
+///
+/// [`close`]: crate::Connection::close
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryPolicy {
+    /// The first backoff.
+    pub initial_delay: Duration,
+    /// The longest backoff (also the wait after the broker refused the login).
+    pub max_delay: Duration,
+    /// How many cycles to try before giving up (`None`: never give up).
+    pub max_attempts: Option<u32>,
+    /// How long a recovered connection must stay up before the backoff starts again from
+    /// `initial_delay`.
+    pub reset_after: Duration,
+    /// How many times one entity (a queue, a consumer) is retried within one recovery when the
+    /// broker answers 404 (its node is down) or 405 (an exclusive queue still held by the dead
+    /// connection), before it is reported lost.
+    pub entity_retries: u32,
+}
+
+impl Default for RecoveryPolicy {
+    fn default() -> Self {
+        Self {
+            initial_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_attempts: None,
+            reset_after: Duration::from_secs(30),
+            entity_retries: 10,
+        }
+    }
+}
+
+impl RecoveryPolicy {
+    /// Sets the first and the longest backoff.
+    pub fn with_delays(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_delay = initial;
+        self.max_delay = max.max(initial);
+        self
+    }
+
+    /// Sets how many cycles to try before giving up (`None`: never).
+    pub fn with_max_attempts(mut self, attempts: Option<u32>) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    /// Sets how many times one entity is retried within one recovery.
+    pub fn with_entity_retries(mut self, retries: u32) -> Self {
+        self.entity_retries = retries;
+        self
+    }
 }
 
 impl Default for ConnectionConfig {
@@ -91,12 +195,15 @@ impl Default for ConnectionConfig {
             channel_max: 2047,
             connect_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
             tls: None,
             consumer_buffer: 1024,
             consumer_buffer_bytes: 8 << 20,
             write_buffer_limit: 4 << 20,
             wait_while_blocked: true,
             max_message_size: 512 << 20,
+            endpoints: Vec::new(),
+            recovery: None,
         }
     }
 }
@@ -213,6 +320,12 @@ impl ConnectionConfig {
         self
     }
 
+    /// Sets how long synchronous requests wait for their reply.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
     /// Sets TLS options (and so turns TLS on).
     pub fn with_tls(mut self, tls: TlsOptions) -> Self {
         self.tls = Some(tls);
@@ -235,6 +348,30 @@ impl ConnectionConfig {
     pub fn with_write_buffer_limit(mut self, octets: usize) -> Self {
         self.write_buffer_limit = octets;
         self
+    }
+
+    /// Turns automatic recovery on with `policy`.
+    pub fn with_recovery(mut self, policy: RecoveryPolicy) -> Self {
+        self.recovery = Some(policy);
+        self
+    }
+
+    /// Sets the brokers to try after `host:port`.
+    pub fn with_endpoints(mut self, endpoints: impl IntoIterator<Item = Endpoint>) -> Self {
+        self.endpoints = endpoints.into_iter().collect();
+        self
+    }
+
+    /// Every endpoint: `host:port` first, then [`endpoints`](Self::endpoints), without
+    /// repeats.
+    pub fn all_endpoints(&self) -> Vec<Endpoint> {
+        let mut all = vec![Endpoint::new(self.host.clone(), self.port)];
+        for e in &self.endpoints {
+            if !all.contains(e) {
+                all.push(e.clone());
+            }
+        }
+        all
     }
 
     /// Sets whether publishing waits while the connection is blocked.

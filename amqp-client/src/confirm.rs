@@ -8,7 +8,7 @@
 //! cannot be routed is returned (`basic.return`) just before it is acked; the return is matched
 //! to the lowest mandatory message the ack settles.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -54,6 +54,13 @@ pub(crate) struct ConfirmTracker {
     /// Returns waiting for the ack that settles their message.
     returns: VecDeque<ReturnedMessage>,
     closed: Option<Error>,
+    /// Counts connection losses: tags restart from 1 on a recovered channel, so a future is
+    /// known by (epoch, tag).
+    epoch: u64,
+    /// What futures of an earlier epoch resolve to ([`Error::ConnectionLost`]).
+    lost: Option<Error>,
+    /// Outcomes that arrived before a loss but were not collected yet, by (epoch, tag).
+    early: HashMap<(u64, u64), Confirmation>,
 }
 
 impl ConfirmTracker {
@@ -151,6 +158,41 @@ impl ConfirmTracker {
         }
     }
 
+    /// The connection was lost (and is recovering): every unsettled message's future resolves
+    /// to [`Error::ConnectionLost`], outcomes already received stay collectable, and counting
+    /// starts again from tag 1 in a new epoch.
+    pub(crate) fn lose(&mut self, cause: &Error, wakes: &mut Vec<Waker>) {
+        let base = self.base;
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            if let State::Done(c) = std::mem::replace(&mut s.state, State::Taken) {
+                if s.wanted {
+                    self.early.insert((self.epoch, base + i as u64), c);
+                }
+            }
+            wakes.extend(s.waker.take());
+        }
+        wakes.extend(self.waiters.drain(..).map(|(_, w)| w));
+        self.lost = Some(Error::ConnectionLost(Arc::new(cause.clone())));
+        self.slots.clear();
+        self.base = 0;
+        self.settled_below = 0;
+        self.last_tag = 0;
+        self.pending = 0;
+        self.returns.clear();
+        self.epoch += 1;
+    }
+
+    /// The current epoch (see [`lose`](Self::lose)).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    fn lost_error(&self) -> Error {
+        self.lost
+            .clone()
+            .unwrap_or_else(|| Error::protocol("basic.publish", "confirm of an unknown epoch"))
+    }
+
     /// The channel or connection closed: every waiter gets `error`.
     pub(crate) fn close(&mut self, error: Error) {
         if self.closed.is_none() {
@@ -166,12 +208,23 @@ impl ConfirmTracker {
         }
     }
 
-    fn poll_tag(&mut self, tag: u64, cx: &mut Context<'_>) -> Poll<Result<Confirmation>> {
+    fn poll_tag(
+        &mut self,
+        epoch: u64,
+        tag: u64,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Confirmation>> {
+        if epoch != self.epoch {
+            return Poll::Ready(match self.early.remove(&(epoch, tag)) {
+                Some(c) => Ok(c),
+                None => Err(self.closed.clone().unwrap_or_else(|| self.lost_error())),
+            });
+        }
         let closed = self.closed.clone();
         let Some(slot) = self.slot(tag) else {
             // Already collected or never tracked: only reachable after a close.
             return Poll::Ready(Err(closed.unwrap_or_else(|| {
-                Error::Config("confirm polled after completion".to_owned())
+                Error::protocol("basic.publish", "confirm polled after completion")
             })));
         };
         match std::mem::replace(&mut slot.state, State::Taken) {
@@ -192,12 +245,17 @@ impl ConfirmTracker {
                 }
                 Poll::Pending
             }
-            State::Taken => Poll::Ready(Err(closed
-                .unwrap_or_else(|| Error::Config("confirm polled after completion".to_owned())))),
+            State::Taken => Poll::Ready(Err(closed.unwrap_or_else(|| {
+                Error::protocol("basic.publish", "confirm polled after completion")
+            }))),
         }
     }
 
-    fn forget(&mut self, tag: u64) {
+    fn forget(&mut self, epoch: u64, tag: u64) {
+        if epoch != self.epoch {
+            self.early.remove(&(epoch, tag));
+            return;
+        }
         if let Some(s) = self.slot(tag) {
             s.wanted = false;
             s.waker = None;
@@ -209,7 +267,15 @@ impl ConfirmTracker {
 
     /// Waits until everything published so far is settled; `Ok(true)` if none was nacked since
     /// the previous call.
-    pub(crate) fn poll_all(&mut self, target: u64, cx: &mut Context<'_>) -> Poll<Result<bool>> {
+    pub(crate) fn poll_all(
+        &mut self,
+        epoch: u64,
+        target: u64,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<bool>> {
+        if epoch != self.epoch {
+            return Poll::Ready(Err(self.lost_error()));
+        }
         if self.settled_below > target {
             return Poll::Ready(Ok(!std::mem::take(&mut self.nacked)));
         }
@@ -240,13 +306,14 @@ impl ConfirmTracker {
 /// [`Error::ChannelClosed`]: crate::Error::ChannelClosed
 #[derive(Debug)]
 pub struct PublishConfirm {
-    inner: Option<(Arc<ChannelCore>, u64)>,
+    /// The channel, the tracker's epoch when the message was published, and its tag.
+    inner: Option<(Arc<ChannelCore>, u64, u64)>,
 }
 
 impl PublishConfirm {
-    pub(crate) fn tracked(channel: Arc<ChannelCore>, tag: u64) -> Self {
+    pub(crate) fn tracked(channel: Arc<ChannelCore>, epoch: u64, tag: u64) -> Self {
         Self {
-            inner: Some((channel, tag)),
+            inner: Some((channel, epoch, tag)),
         }
     }
 
@@ -256,7 +323,7 @@ impl PublishConfirm {
 
     /// The message's delivery tag in confirm mode.
     pub fn delivery_tag(&self) -> Option<u64> {
-        self.inner.as_ref().map(|(_, tag)| *tag)
+        self.inner.as_ref().map(|(_, _, tag)| *tag)
     }
 }
 
@@ -264,11 +331,11 @@ impl Future for PublishConfirm {
     type Output = Result<Confirmation>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Some((channel, tag)) = &self.inner else {
+        let Some((channel, epoch, tag)) = &self.inner else {
             return Poll::Ready(Ok(Confirmation::NotRequested));
         };
         let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
-        let r = lock(&channel.confirms).poll_tag(*tag, cx);
+        let r = lock(&channel.confirms).poll_tag(*epoch, *tag, cx);
         if r.is_ready() {
             coop.made_progress();
             self.inner = None;
@@ -279,8 +346,8 @@ impl Future for PublishConfirm {
 
 impl Drop for PublishConfirm {
     fn drop(&mut self) {
-        if let Some((channel, tag)) = self.inner.take() {
-            lock(&channel.confirms).forget(tag);
+        if let Some((channel, epoch, tag)) = self.inner.take() {
+            lock(&channel.confirms).forget(epoch, tag);
         }
     }
 }
@@ -303,7 +370,8 @@ mod tests {
 
     fn poll(t: &mut ConfirmTracker, tag: u64) -> Poll<Result<Confirmation>> {
         let w = cx_waker();
-        t.poll_tag(tag, &mut Context::from_waker(&w))
+        let epoch = t.epoch();
+        t.poll_tag(epoch, tag, &mut Context::from_waker(&w))
     }
 
     fn returned() -> ReturnedMessage {
@@ -358,7 +426,7 @@ mod tests {
         let mut t = ConfirmTracker::default();
         for tag in 1..=1000 {
             t.push(tag, false);
-            t.forget(tag);
+            t.forget(0, tag);
         }
         assert_eq!(t.slots.len(), 1000);
         t.settle(1000, true, true, &mut Vec::new());
@@ -373,12 +441,12 @@ mod tests {
         let mut cx = Context::from_waker(&w);
         t.push(1, false);
         t.push(2, false);
-        assert!(t.poll_all(2, &mut cx).is_pending());
+        assert!(t.poll_all(0, 2, &mut cx).is_pending());
         t.settle(1, false, false, &mut Vec::new());
-        assert!(t.poll_all(2, &mut cx).is_pending());
+        assert!(t.poll_all(0, 2, &mut cx).is_pending());
         t.settle(2, false, true, &mut Vec::new());
-        assert!(matches!(t.poll_all(2, &mut cx), Poll::Ready(Ok(false))));
-        assert!(matches!(t.poll_all(2, &mut cx), Poll::Ready(Ok(true))));
+        assert!(matches!(t.poll_all(0, 2, &mut cx), Poll::Ready(Ok(false))));
+        assert!(matches!(t.poll_all(0, 2, &mut cx), Poll::Ready(Ok(true))));
     }
 
     #[test]
@@ -413,6 +481,50 @@ mod tests {
         assert!(matches!(
             poll(&mut t, 1),
             Poll::Ready(Err(Error::MissedHeartbeats(_)))
+        ));
+    }
+
+    #[test]
+    fn a_loss_resolves_pending_confirms_as_connection_lost_and_keeps_received_ones() {
+        let mut t = ConfirmTracker::default();
+        let w = cx_waker();
+        let mut cx = Context::from_waker(&w);
+        t.push(1, false);
+        t.push(2, false);
+        t.push(3, false);
+        t.settle(1, false, true, &mut Vec::new());
+        t.forget(0, 3);
+        let cause = Error::MissedHeartbeats(std::time::Duration::from_secs(1));
+        t.lose(&cause, &mut Vec::new());
+        assert_eq!(t.unsettled(), 0);
+        assert!(matches!(
+            t.poll_all(0, 2, &mut cx),
+            Poll::Ready(Err(Error::ConnectionLost(_)))
+        ));
+        // Acked before the loss: still an ack.
+        assert!(matches!(
+            t.poll_tag(0, 1, &mut cx),
+            Poll::Ready(Ok(Confirmation::Ack))
+        ));
+        // Unsettled: lost, and the cause is kept.
+        match t.poll_tag(0, 2, &mut cx) {
+            Poll::Ready(Err(Error::ConnectionLost(c))) => {
+                assert!(matches!(*c, Error::MissedHeartbeats(_)))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(t.early.is_empty());
+        // The new epoch counts from 1 again, and its tag 2 is not the old tag 2.
+        t.push(1, false);
+        t.push(2, false);
+        t.settle(2, true, true, &mut Vec::new());
+        assert!(matches!(
+            t.poll_tag(1, 2, &mut cx),
+            Poll::Ready(Ok(Confirmation::Ack))
+        ));
+        assert!(matches!(
+            t.poll_tag(0, 2, &mut cx),
+            Poll::Ready(Err(Error::ConnectionLost(_)))
         ));
     }
 }

@@ -12,27 +12,28 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use amqp_wire::{FieldTable, Method, ReplyCode, ShortStr};
+use amqp_wire::{basic, FieldTable, Method, ReplyCode, ShortStr};
 use futures_core::Stream;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use crate::channel::{Channel, ChannelCore};
-use crate::config::ConnectionConfig;
+use crate::config::{ConnectionConfig, Endpoint};
 use crate::error::{CloseReason, Error, Initiator, Result, Scope};
 use crate::mailbox::{lock, Mailbox, Pushed, Receiver};
 use crate::message::{Delivery, ReturnedMessage};
 use crate::proto::{CommandError, Event, Proto, Reply, Tuning};
+use crate::recovery::Topology;
 
 /// What to do when a reply arrives, besides handing it to the waiting future.
 #[derive(Debug)]
 pub(crate) enum Then {
     Nothing,
-    /// basic.consume-ok: start feeding this mailbox.
+    /// basic.consume-ok: start feeding this mailbox; `consume` is kept for recovery.
     Consume {
         mailbox: Arc<Mailbox<Delivery>>,
-        no_ack: bool,
+        consume: basic::Consume,
     },
     /// basic.cancel-ok: the consumer ends.
     Cancel,
@@ -68,15 +69,40 @@ pub(crate) struct ConsumerEntry {
     pub(crate) tag: ShortStr,
     pub(crate) mailbox: Arc<Mailbox<Delivery>>,
     pub(crate) no_ack: bool,
+    /// The `basic.consume` that started it, with the broker's tag: recovery sends it again.
+    pub(crate) consume: basic::Consume,
 }
 
-/// Application-side state of an open channel.
+/// Application-side state of an open channel, and what recovery restores on it.
 #[derive(Debug)]
 pub(crate) struct ChanEntry {
     pub(crate) core: Arc<ChannelCore>,
     pub(crate) consumers: Vec<ConsumerEntry>,
     pub(crate) returns: Option<Arc<Mailbox<ReturnedMessage>>>,
     pub(crate) flow_active: bool,
+    /// The last `basic.qos` accepted, per-consumer and global.
+    pub(crate) qos: Vec<basic::Qos>,
+    /// In confirm mode.
+    pub(crate) confirm: bool,
+    /// In transaction mode.
+    pub(crate) tx: bool,
+    /// The application closed (or dropped) it: recovery does not reopen it.
+    pub(crate) closing: bool,
+}
+
+impl ChanEntry {
+    pub(crate) fn new(core: Arc<ChannelCore>) -> Self {
+        Self {
+            core,
+            consumers: Vec::new(),
+            returns: None,
+            flow_active: true,
+            qos: Vec::new(),
+            confirm: false,
+            tx: false,
+            closing: false,
+        }
+    }
 }
 
 /// A mailbox the driver stopped reading for.
@@ -110,6 +136,70 @@ pub enum ConnectionEvent {
     Blocked(String),
     /// The broker reads again (`connection.unblocked`).
     Unblocked,
+    /// The connection failed and automatic recovery started.
+    RecoveryStarted {
+        /// Why the connection failed.
+        cause: String,
+    },
+    /// Connecting to one endpoint failed during recovery.
+    AttemptFailed {
+        /// The endpoint tried.
+        endpoint: String,
+        /// What failed.
+        error: String,
+        /// How long recovery sleeps before the next endpoint (zero: the next one is tried
+        /// at once).
+        next_delay: Duration,
+    },
+    /// A new connection to this endpoint is open; channels and topology are being restored.
+    Reconnected {
+        /// The endpoint.
+        endpoint: String,
+    },
+    /// Restoring an entity failed; `action` says what recovery did about it.
+    EntityFailed {
+        /// What, e.g. `queue "jobs"`.
+        entity: String,
+        /// Why.
+        error: String,
+        /// What recovery did: `"retrying"` or `"skipped"`.
+        action: &'static str,
+    },
+    /// A server-named queue was declared again and got a new name; its bindings and
+    /// consumers follow it.
+    QueueRenamed {
+        /// The name before the failure.
+        old: String,
+        /// The new name.
+        new: String,
+    },
+    /// A consumer runs again, feeding the same [`Consumer`](crate::Consumer) stream.
+    ConsumerRestored {
+        /// The consumer tag.
+        tag: String,
+    },
+    /// A consumer could not be restored; its stream ended with
+    /// [`Error::ConsumerLost`](crate::Error::ConsumerLost).
+    ConsumerLost {
+        /// The consumer tag.
+        tag: String,
+        /// Why.
+        reason: String,
+    },
+    /// Recovery finished: the connection is open again.
+    Recovered,
+}
+
+/// Where a connection is in its life; see [`Connection::state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionState {
+    /// Open and usable.
+    Open,
+    /// Lost and being recovered: requests and publishes fail fast with
+    /// [`Error::Recovering`].
+    Recovering,
+    /// Closed for good.
+    Closed,
 }
 
 /// State shared by the handles and the driver.
@@ -127,9 +217,143 @@ pub(crate) struct Inner {
     /// Tasks to wake once the lock is released (readers of mailboxes filled in a batch,
     /// confirm futures settled).
     pub(crate) wakes: Vec<Waker>,
+    /// Open, recovering or closed; watched by [`Connection::wait_for_recovery`].
+    pub(crate) state: tokio::sync::watch::Sender<ConnectionState>,
+    /// Whether failures are to be recovered from, once the first handshake finished.
+    pub(crate) recovery_enabled: bool,
+    /// Whether failures are recovered from now.
+    pub(crate) recovers: bool,
+    /// Why the connection was last lost.
+    pub(crate) lost_cause: Option<Error>,
+    /// What recovery declares again.
+    pub(crate) topology: Topology,
+    /// The values negotiated by the current connection.
+    pub(crate) tuning: Option<Tuning>,
+    /// The endpoint of the current connection.
+    pub(crate) endpoint: Option<Endpoint>,
 }
 
 impl Inner {
+    /// Whether the connection is being recovered (requests fail fast meanwhile).
+    pub(crate) fn is_recovering(&self) -> bool {
+        *self.state.borrow() == ConnectionState::Recovering
+    }
+
+    /// The handshake's outcome, once it is known (recovery asks again for each new
+    /// connection).
+    pub(crate) fn opened_rx(&mut self) -> oneshot::Receiver<Result<ServerInfo>> {
+        let (tx, rx) = oneshot::channel();
+        self.opened = Some(tx);
+        rx
+    }
+
+    /// Sends a connection event to every listener.
+    pub(crate) fn emit(&mut self, event: ConnectionEvent) {
+        self.broadcast(event);
+    }
+
+    /// Sets the watched state.
+    pub(crate) fn set_state(&mut self, state: ConnectionState) {
+        self.state.send_replace(state);
+    }
+
+    /// Drops the record of a channel the application closed while the connection was down.
+    pub(crate) fn forget_channel(&mut self, id: u16) {
+        if let Some(entry) = self.chans.get_mut(usize::from(id)).and_then(Option::take) {
+            close_entry(entry, &user_channel_close());
+        }
+    }
+
+    /// The connection was lost and will be recovered: requests in flight fail with
+    /// [`Error::ConnectionLost`], confirms too, deliveries buffered but not handed out are
+    /// dropped (the broker redelivers them), and every channel enters a new epoch.
+    fn lose(&mut self, error: Error, pending: Vec<Waiter>) {
+        let lost = Error::ConnectionLost(Arc::new(error.clone()));
+        for w in pending {
+            w.complete(Err(lost.clone()));
+        }
+        if let Some(tx) = self.opened.take() {
+            let _ = tx.send(Err(error.clone()));
+        }
+        let mut wakes = std::mem::take(&mut self.wakes);
+        for slot in &mut self.chans {
+            if slot.as_ref().is_some_and(|e| e.closing) {
+                if let Some(entry) = slot.take() {
+                    close_entry(entry, &user_channel_close());
+                }
+                continue;
+            }
+            let Some(entry) = slot else { continue };
+            entry.core.next_epoch();
+            lock(&entry.core.confirms).lose(&error, &mut wakes);
+            entry.consumers.retain(|c| !c.mailbox.is_gone());
+            for c in &entry.consumers {
+                c.mailbox.clear();
+            }
+            entry.flow_active = true;
+        }
+        self.wakes = wakes;
+        if !self.is_recovering() {
+            tracing::warn!(%error, "connection lost; recovering");
+            self.broadcast(ConnectionEvent::RecoveryStarted {
+                cause: error.to_string(),
+            });
+            self.set_state(ConnectionState::Recovering);
+        } else {
+            tracing::info!(%error, "connection lost again during recovery");
+        }
+        self.lost_cause = Some(error);
+        self.wake_writers();
+    }
+
+    /// Ends the connection for good with `error`: every channel, consumer, confirm and waiter
+    /// gets it.
+    pub(crate) fn finish(&mut self, error: Error) {
+        for entry in self.chans.iter_mut().filter_map(Option::take) {
+            close_entry(entry, &error);
+        }
+        if let Some(tx) = self.opened.take() {
+            let _ = tx.send(Err(error.clone()));
+        }
+        for tx in self.closed.drain(..) {
+            let _ = tx.send(error.clone());
+        }
+        for m in self.events.drain(..) {
+            m.close(None);
+        }
+        if self.final_error.is_none() {
+            self.final_error = Some(error);
+        }
+        self.set_state(ConnectionState::Closed);
+        self.wake_writers();
+    }
+
+    /// The application closes the connection. Returns whether a close handshake was started
+    /// (otherwise the connection ended at once: it was recovering, or already closed).
+    pub(crate) fn user_close(&mut self, code: ReplyCode, text: &str) -> bool {
+        if self.final_error.is_some() {
+            return false;
+        }
+        if self.is_recovering() {
+            let error = Error::ConnectionClosed(Arc::new(CloseReason {
+                code,
+                text: text.to_owned(),
+                class_id: 0,
+                method_id: 0,
+                initiator: Initiator::User,
+                scope: Scope::Connection,
+            }));
+            self.finish(error);
+            // A handshake or restore in progress ends too; its Closed event finds nothing left.
+            self.proto.close(code, text, Instant::now());
+            self.dispatch();
+            return false;
+        }
+        self.proto.close(code, text, Instant::now());
+        self.dispatch();
+        true
+    }
+
     /// Takes the driver's waker so the caller can wake it after unlocking.
     pub(crate) fn take_driver_waker(&mut self) -> Option<Waker> {
         self.driver_waker.take()
@@ -171,6 +395,8 @@ impl Inner {
                 tuning,
             } => {
                 tracing::debug!(?tuning, "connection open");
+                self.tuning = Some(tuning);
+                self.recovers = self.recovery_enabled;
                 if let Some(tx) = self.opened.take() {
                     let _ = tx.send(Ok(ServerInfo {
                         properties: server_properties,
@@ -208,6 +434,7 @@ impl Inner {
                 let mailbox = consumer.mailbox.clone();
                 let tag = deliver.delivery_tag;
                 let delivery = Delivery::new(deliver, properties, body, entry.core.clone());
+                let no_ack = no_ack || delivery.is_stale();
                 match mailbox.push_deferred(delivery, &mut self.wakes) {
                     Pushed::Stored { full: true } => return Some(Pause::Deliveries(mailbox)),
                     Pushed::Stored { full: false } => {}
@@ -272,6 +499,8 @@ impl Inner {
                         let c = entry.consumers.swap_remove(i);
                         c.mailbox
                             .close(Some(Error::ConsumerCancelled(consumer_tag.to_string())));
+                        let queue = c.consume.queue;
+                        self.consumer_gone(&queue);
                     }
                 }
             }
@@ -322,6 +551,14 @@ impl Inner {
                 self.wake_writers();
             }
             Event::Closed { error, pending } => {
+                let by_user = matches!(
+                    error.close_reason(),
+                    Some(r) if r.initiator == Initiator::User
+                );
+                if self.recovers && self.final_error.is_none() && !by_user {
+                    self.lose(error, pending);
+                    return None;
+                }
                 match error.close_reason() {
                     Some(r) if r.initiator == Initiator::User => {
                         tracing::debug!("connection closed")
@@ -331,20 +568,7 @@ impl Inner {
                 for w in pending {
                     w.complete(Err(error.clone()));
                 }
-                for entry in self.chans.iter_mut().filter_map(Option::take) {
-                    close_entry(entry, &error);
-                }
-                if let Some(tx) = self.opened.take() {
-                    let _ = tx.send(Err(error.clone()));
-                }
-                for tx in self.closed.drain(..) {
-                    let _ = tx.send(error.clone());
-                }
-                for m in self.events.drain(..) {
-                    m.close(None);
-                }
-                self.final_error = Some(error);
-                self.wake_writers();
+                self.finish(error);
             }
         }
         None
@@ -352,13 +576,17 @@ impl Inner {
 
     fn on_reply(&mut self, channel: u16, mut waiter: Waiter, reply: Reply) {
         match (std::mem::replace(&mut waiter.then, Then::Nothing), &reply) {
-            (Then::Consume { mailbox, no_ack }, Reply::Method(Method::BasicConsumeOk(ok))) => {
+            (Then::Consume { mailbox, consume }, Reply::Method(Method::BasicConsumeOk(ok))) => {
                 let wanted = waiter.tx.as_ref().is_some_and(|tx| !tx.is_closed());
                 if let Some(Some(entry)) = self.chans.get_mut(usize::from(channel)) {
                     entry.consumers.push(ConsumerEntry {
                         tag: ok.consumer_tag.clone(),
                         mailbox: mailbox.clone(),
-                        no_ack,
+                        no_ack: consume.no_ack,
+                        consume: basic::Consume {
+                            consumer_tag: ok.consumer_tag.clone(),
+                            ..consume
+                        },
                     });
                     if !wanted {
                         // Whoever asked for this consumer stopped waiting: cancel it.
@@ -382,13 +610,29 @@ impl Inner {
                         .iter()
                         .position(|c| c.tag == ok.consumer_tag)
                     {
-                        entry.consumers.swap_remove(i).mailbox.close(None);
+                        let c = entry.consumers.swap_remove(i);
+                        c.mailbox.close(None);
+                        self.consumer_gone(&c.consume.queue);
                     }
                 }
             }
             _ => {}
         }
         waiter.complete(Ok(reply));
+    }
+
+    /// A consumer on `queue` ended: an auto-delete queue without consumers is gone, so
+    /// recovery must not declare it again.
+    fn consumer_gone(&mut self, queue: &str) {
+        let others = self
+            .chans
+            .iter()
+            .flatten()
+            .flat_map(|e| e.consumers.iter())
+            .any(|c| c.consume.queue.as_str() == queue);
+        if !others {
+            self.topology.auto_delete_unused(queue);
+        }
     }
 
     fn broadcast(&mut self, event: ConnectionEvent) {
@@ -418,6 +662,18 @@ impl Inner {
     }
 }
 
+/// The reason a channel closed by the application ends with.
+fn user_channel_close() -> Error {
+    Error::ChannelClosed(Arc::new(CloseReason {
+        code: ReplyCode::REPLY_SUCCESS,
+        text: "closed by the application".to_owned(),
+        class_id: 0,
+        method_id: 0,
+        initiator: Initiator::User,
+        scope: Scope::Channel,
+    }))
+}
+
 /// Fails everything hanging off a channel entry.
 fn close_entry(entry: ChanEntry, error: &Error) {
     entry.core.set_closed(error.clone());
@@ -442,6 +698,10 @@ pub(crate) struct Shared {
     pub(crate) consumer_buffer_bytes: usize,
     pub(crate) write_buffer_limit: usize,
     pub(crate) wait_while_blocked: bool,
+    /// How long a synchronous request waits for its reply.
+    pub(crate) request_timeout: Duration,
+    /// Wakes a recovery that sleeps between attempts when the application closes.
+    pub(crate) cancel: tokio::sync::Notify,
     /// The connection's lifecycle span (`amqp_connection`).
     pub(crate) span: tracing::Span,
 }
@@ -501,23 +761,17 @@ impl Shared {
     /// Starts the graceful close without waiting for it.
     fn close_in_background(&self) {
         self.with(|inner| {
-            if inner.final_error.is_none() {
-                inner.proto.close(
-                    ReplyCode::REPLY_SUCCESS,
-                    "connection handle dropped",
-                    Instant::now(),
-                );
-                inner.dispatch();
-            }
+            inner.user_close(ReplyCode::REPLY_SUCCESS, "connection handle dropped");
         });
+        self.cancel.notify_one();
     }
 }
 
 /// What the server said about itself and what was negotiated.
 #[derive(Debug, Clone)]
 pub(crate) struct ServerInfo {
-    properties: FieldTable,
-    tuning: Tuning,
+    pub(crate) properties: FieldTable,
+    pub(crate) tuning: Tuning,
 }
 
 /// Closes the connection when the last handle (connection or channel) goes away.
@@ -576,61 +830,102 @@ impl Connection {
     /// all within `cfg.connect_timeout`.
     pub async fn connect_with(cfg: ConnectionConfig) -> Result<Self> {
         crate::tls::check_external(&cfg)?;
-        let started = Instant::now();
-        let total = cfg.connect_timeout;
-        let tcp = crate::transport::connect_tcp(&cfg.host, cfg.port, total).await?;
-        let mut cfg = cfg;
-        cfg.connect_timeout = total.saturating_sub(started.elapsed());
-        match cfg.tls.clone() {
-            None => {
-                let plain = crate::tls::FirstByteCheck::plain(tcp, &cfg.host, cfg.port);
-                Self::open_with(plain, cfg).await
+        let mut last = None;
+        for endpoint in cfg.all_endpoints() {
+            let started = Instant::now();
+            let io = match crate::transport::connect(&cfg, &endpoint, cfg.connect_timeout).await {
+                Ok(io) => io,
+                Err(e) => {
+                    tracing::debug!(%endpoint, %e, "cannot connect");
+                    last = Some(e);
+                    continue;
+                }
+            };
+            let mut attempt = cfg.clone();
+            attempt.host.clone_from(&endpoint.host);
+            attempt.port = endpoint.port;
+            attempt.connect_timeout = cfg.connect_timeout.saturating_sub(started.elapsed());
+            let shared = Self::new_shared(&attempt);
+            let rx = {
+                let mut inner = lock(&shared.inner);
+                inner.endpoint = Some(endpoint.clone());
+                inner.opened_rx()
+            };
+            match &cfg.recovery {
+                Some(policy) => {
+                    lock(&shared.inner).recovery_enabled = true;
+                    let supervisor =
+                        crate::recovery::supervise(shared.clone(), cfg.clone(), policy.clone(), io);
+                    tokio::spawn(supervisor.instrument(shared.span.clone()));
+                }
+                None => {
+                    let driver = crate::driver::run(io, shared.clone());
+                    tokio::spawn(driver.instrument(shared.span.clone()));
+                }
             }
-            Some(tls) => {
-                let handshake = crate::transport::wrap_tls(tcp, &cfg.host, cfg.port, &tls);
-                let stream = tokio::time::timeout(cfg.connect_timeout, handshake)
-                    .await
-                    .map_err(|_| Error::ConnectTimeout(total))??;
-                cfg.connect_timeout = total.saturating_sub(started.elapsed());
-                Self::open_with(stream, cfg).await
+            match Self::opened(shared, rx).await {
+                Ok(conn) => return Ok(conn),
+                Err(e) => last = Some(e),
             }
         }
+        Err(last.unwrap_or_else(|| Error::Config("no endpoint to connect to".to_owned())))
     }
 
     /// Runs the AMQP handshake over a transport the caller has set up (TCP, TLS, a Unix
     /// socket, an in-memory pipe), then drives it from a background task.
     ///
-    /// `cfg.host`, `cfg.port` and `cfg.tls` are not used; everything else is.
+    /// `cfg.host`, `cfg.port`, `cfg.tls`, `cfg.endpoints` and `cfg.recovery` are not used
+    /// (without a way to connect again there is no recovery); everything else is.
     pub async fn open_with<T>(io: T, cfg: ConnectionConfig) -> Result<Self>
     where
         T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        let (tx, rx) = oneshot::channel();
+        let shared = Self::new_shared(&cfg);
+        let rx = lock(&shared.inner).opened_rx();
+        tokio::spawn(crate::driver::run(io, shared.clone()).instrument(shared.span.clone()));
+        Self::opened(shared, rx).await
+    }
+
+    fn new_shared(cfg: &ConnectionConfig) -> Arc<Shared> {
         let span = tracing::info_span!(
             "amqp_connection",
             host = %cfg.host,
             vhost = %cfg.vhost,
             name = cfg.connection_name.as_deref().unwrap_or(""),
         );
-        let shared = Arc::new(Shared {
+        Arc::new(Shared {
             inner: Mutex::new(Inner {
-                proto: Proto::new(&cfg, Instant::now()),
+                proto: Proto::new(cfg, Instant::now()),
                 chans: Vec::new(),
                 driver_waker: None,
                 write_waiters: Vec::new(),
-                opened: Some(tx),
+                opened: None,
                 closed: Vec::new(),
                 events: Vec::new(),
                 final_error: None,
                 wakes: Vec::new(),
+                state: tokio::sync::watch::Sender::new(ConnectionState::Open),
+                recovery_enabled: false,
+                recovers: false,
+                lost_cause: None,
+                topology: Topology::default(),
+                tuning: None,
+                endpoint: None,
             }),
             consumer_buffer: cfg.consumer_buffer.max(1),
             consumer_buffer_bytes: cfg.consumer_buffer_bytes.max(1),
             write_buffer_limit: cfg.write_buffer_limit.max(1),
             wait_while_blocked: cfg.wait_while_blocked,
-            span: span.clone(),
-        });
-        tokio::spawn(crate::driver::run(io, shared.clone()).instrument(span));
+            request_timeout: cfg.request_timeout,
+            cancel: tokio::sync::Notify::new(),
+            span,
+        })
+    }
+
+    async fn opened(
+        shared: Arc<Shared>,
+        rx: oneshot::Receiver<Result<ServerInfo>>,
+    ) -> Result<Self> {
         let server = match rx.await {
             Ok(r) => r?,
             Err(_) => return Err(lock(&shared.inner).connection_error()),
@@ -670,12 +965,12 @@ impl Connection {
                 }
                 None => {
                     inner.closed.push(tx);
-                    inner.proto.close(code, text, Instant::now());
-                    inner.dispatch();
+                    inner.user_close(code, text);
                 }
             }
             rx
         });
+        self.guard.shared.cancel.notify_one();
         match rx.await {
             Ok(Error::ConnectionClosed(r)) if r.initiator == Initiator::User => Ok(()),
             Ok(e) => Err(e),
@@ -701,9 +996,41 @@ impl Connection {
         }
     }
 
-    /// Whether the connection is open (not closing, not closed).
+    /// Whether the connection is open (not closing, not closed, not recovering).
     pub fn is_open(&self) -> bool {
-        lock(&self.guard.shared.inner).proto.is_open()
+        let inner = lock(&self.guard.shared.inner);
+        inner.proto.is_open() && !inner.is_recovering()
+    }
+
+    /// Open, recovering or closed.
+    pub fn state(&self) -> ConnectionState {
+        *lock(&self.guard.shared.inner).state.borrow()
+    }
+
+    /// A watch of [`state`](Self::state): changes as the connection is lost, recovered and
+    /// closed.
+    pub fn watch_state(&self) -> tokio::sync::watch::Receiver<ConnectionState> {
+        lock(&self.guard.shared.inner).state.subscribe()
+    }
+
+    /// Waits until the connection is open again: at once if it is open, after recovery if it
+    /// is recovering. Fails with the final error if the connection closes instead (the
+    /// application closed it, or recovery gave up).
+    pub async fn wait_for_recovery(&self) -> Result<()> {
+        let mut watch = self.watch_state();
+        let state = match watch.wait_for(|s| *s != ConnectionState::Recovering).await {
+            Ok(s) => *s,
+            Err(_) => ConnectionState::Closed,
+        };
+        match state {
+            ConnectionState::Open => Ok(()),
+            _ => Err(lock(&self.guard.shared.inner).connection_error()),
+        }
+    }
+
+    /// The broker this connection is (or was last) connected to.
+    pub fn endpoint(&self) -> Option<Endpoint> {
+        lock(&self.guard.shared.inner).endpoint.clone()
     }
 
     /// Whether the broker currently blocks publishing on this connection.
@@ -717,8 +1044,12 @@ impl Connection {
     }
 
     /// The negotiated channel_max, frame_max and heartbeat.
+    ///
+    /// After a recovery these are the values of the new connection.
     pub fn negotiated(&self) -> Negotiated {
-        let t = self.guard.server.tuning;
+        let t = lock(&self.guard.shared.inner)
+            .tuning
+            .unwrap_or(self.guard.server.tuning);
         Negotiated {
             channel_max: t.channel_max,
             frame_max: t.frame_max,
@@ -772,6 +1103,17 @@ impl Drop for ConnectionEvents {
 pub(crate) struct ReplyFuture<'a> {
     pub(crate) rx: oneshot::Receiver<Result<Reply>>,
     pub(crate) shared: &'a Shared,
+}
+
+impl ReplyFuture<'_> {
+    /// Waits for the reply to `method` for at most the connection's request timeout.
+    pub(crate) async fn within_timeout(self, method: &'static str) -> Result<Reply> {
+        let after = self.shared.request_timeout;
+        match tokio::time::timeout(after, self).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout { method, after }),
+        }
+    }
 }
 
 impl Future for ReplyFuture<'_> {

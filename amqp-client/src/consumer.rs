@@ -79,7 +79,14 @@ impl Stream for Consumer {
     type Item = Result<Delivery>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.mailbox.poll_next(cx)
+        loop {
+            match self.mailbox.poll_next(cx) {
+                // Buffered before a connection recovery: the broker redelivers it, and its tag
+                // is void, so the application never sees it.
+                Poll::Ready(Some(Ok(d))) if d.is_stale() => continue,
+                other => return other,
+            }
+        }
     }
 }
 
@@ -92,9 +99,16 @@ impl Drop for Consumer {
         }
         let core = self.channel_core();
         core.shared.with(|inner| {
+            if inner.is_recovering() {
+                // Nothing to tell the broker; recovery must not bring this consumer back.
+                if let Some(entry) = core.entry(inner) {
+                    entry.consumers.retain(|c| c.tag != self.tag);
+                }
+                return;
+            }
             if !self.no_ack {
                 // Delivered to us but never seen by the application: back to the queue.
-                for d in &left {
+                for d in left.iter().filter(|d| !d.is_stale()) {
                     let reject = basic::Reject {
                         delivery_tag: d.delivery_tag,
                         requeue: true,

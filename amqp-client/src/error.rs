@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use amqp_wire::{ReplyCode, WireError};
 
+use crate::tls::TlsError;
 use crate::uri::UriError;
 
 /// Who started a close.
@@ -109,6 +110,9 @@ pub enum Error {
     /// Reading from or writing to the transport failed (this includes the peer closing the
     /// socket without an AMQP close).
     Io(Arc<io::Error>),
+    /// The TLS handshake failed (or the peer answered in TLS where plain AMQP was expected);
+    /// [`TlsError::kind`] says what failed.
+    Tls(TlsError),
     /// Connecting and logging in took longer than the configured connect timeout.
     ConnectTimeout(Duration),
     /// The peer sent nothing for two heartbeat intervals.
@@ -121,8 +125,40 @@ pub enum Error {
     /// The login failed before the connection opened: no common SASL mechanism, or the server
     /// refused the credentials.
     Authentication(String),
-    /// The server speaks another protocol version (its protocol header is given).
+    /// The server speaks another protocol version (its protocol header, or the version its
+    /// `connection.start` announced, is given).
     ProtocolVersion(amqp_wire::ProtocolHeader),
+    /// The peer answered with something the protocol does not allow here (a reply that does
+    /// not answer the request, a frame out of place). `what` names the request and what came.
+    Protocol {
+        /// The method or exchange this happened in, e.g. `"queue.declare"`.
+        method: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// A synchronous request got no reply within the configured request timeout
+    /// ([`ConnectionConfig::request_timeout`](crate::ConnectionConfig::request_timeout)).
+    /// The connection and channel stay open; a late reply is discarded.
+    Timeout {
+        /// The request, e.g. `"basic.consume"`.
+        method: &'static str,
+        /// How long it waited.
+        after: Duration,
+    },
+    /// The connection was lost while this operation was in flight (a publisher confirm that
+    /// never arrived, a request whose reply never came). With automatic recovery the
+    /// connection comes back; the operation may be retried (a message republished).
+    ConnectionLost(Arc<Self>),
+    /// The connection is recovering from a failure: nothing was sent. Retry after
+    /// [`Connection::wait_for_recovery`](crate::Connection::wait_for_recovery).
+    Recovering,
+    /// A delivery from before a connection recovery was acknowledged (or nacked, rejected):
+    /// its delivery tag means nothing on the recovered channel, so nothing was sent. The broker
+    /// redelivers the message.
+    StaleDelivery {
+        /// The delivery's tag, from the earlier connection.
+        delivery_tag: u64,
+    },
     /// A value given by the application is not acceptable (a name breaking the spec's domain
     /// rules, a string too long, …). Nothing was sent.
     InvalidArgument(WireError),
@@ -131,6 +167,14 @@ pub enum Error {
     /// The server cancelled the consumer (`basic.cancel` from the server, e.g. because its
     /// queue was deleted).
     ConsumerCancelled(String),
+    /// After a connection recovery the consumer could not be restored (its queue is gone, or
+    /// the broker refused it); the stream ends with this error.
+    ConsumerLost {
+        /// The consumer tag.
+        tag: String,
+        /// Why it could not be restored.
+        reason: String,
+    },
     /// A configuration value is not usable (e.g. a TLS file that cannot be read).
     Config(String),
 }
@@ -156,9 +200,16 @@ impl Error {
             Self::ChannelClosed(_)
             | Self::InvalidArgument(_)
             | Self::ChannelsExhausted(_)
-            | Self::ConsumerCancelled(_) => false,
+            | Self::ConsumerCancelled(_)
+            | Self::ConsumerLost { .. }
+            | Self::Timeout { .. }
+            | Self::StaleDelivery { .. } => false,
             Self::Uri(_)
             | Self::Io(_)
+            | Self::Tls(_)
+            | Self::Protocol { .. }
+            | Self::ConnectionLost(_)
+            | Self::Recovering
             | Self::ConnectTimeout(_)
             | Self::MissedHeartbeats(_)
             | Self::ConnectionClosed(_)
@@ -168,8 +219,32 @@ impl Error {
         }
     }
 
+    /// Whether retrying the same operation later may succeed without changing anything: the
+    /// connection was lost or is recovering, or a request timed out.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::ConnectionLost(_) | Self::Recovering | Self::Timeout { .. }
+        )
+    }
+
+    /// An I/O error; a TLS failure carried inside one becomes [`Error::Tls`].
     pub(crate) fn io(e: io::Error) -> Self {
-        Self::Io(Arc::new(e))
+        match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<TlsError>())
+        {
+            Some(tls) => Self::Tls(tls.clone()),
+            None => Self::Io(Arc::new(e)),
+        }
+    }
+
+    /// A reply or frame the protocol does not allow at this point.
+    pub(crate) fn protocol(method: &'static str, detail: impl Into<String>) -> Self {
+        Self::Protocol {
+            method,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -178,6 +253,7 @@ impl fmt::Display for Error {
         match self {
             Self::Uri(e) => e.fmt(f),
             Self::Io(e) => write!(f, "transport error: {e}"),
+            Self::Tls(e) => e.fmt(f),
             Self::ConnectTimeout(d) => write!(f, "connecting took longer than {d:?}"),
             Self::MissedHeartbeats(d) => write!(
                 f,
@@ -196,6 +272,28 @@ impl fmt::Display for Error {
                 write!(f, "consumer {tag:?} was cancelled by the server")
             }
             Self::Config(msg) => write!(f, "configuration error: {msg}"),
+            Self::ConsumerLost { tag, reason } => {
+                write!(
+                    f,
+                    "consumer {tag:?} could not be restored after recovery: {reason}"
+                )
+            }
+            Self::Protocol { method, detail } => {
+                write!(f, "protocol error in {method}: {detail}")
+            }
+            Self::Timeout { method, after } => {
+                write!(f, "no reply to {method} within {after:?}")
+            }
+            Self::ConnectionLost(cause) => write!(f, "connection lost ({cause})"),
+            Self::Recovering => f.write_str(
+                "the connection is recovering from a failure; nothing was sent (retry once it \
+                 has recovered)",
+            ),
+            Self::StaleDelivery { delivery_tag } => write!(
+                f,
+                "delivery {delivery_tag} came before the connection recovered; its tag is no \
+                 longer valid and nothing was sent (the broker redelivers the message)"
+            ),
         }
     }
 }
@@ -205,6 +303,8 @@ impl std::error::Error for Error {
         match self {
             Self::Uri(e) => Some(e),
             Self::Io(e) => Some(&**e),
+            Self::Tls(e) => Some(e),
+            Self::ConnectionLost(e) => Some(&**e),
             Self::InvalidArgument(e) => Some(e),
             _ => None,
         }

@@ -200,6 +200,25 @@ impl<T: Weigh> Mailbox<T> {
         }
     }
 
+    /// Drops everything buffered in the mailbox (not the reader's batch), without ending it,
+    /// and wakes a parked driver.
+    pub(crate) fn clear(&self) {
+        let mut s = lock(&self.state);
+        s.items.clear();
+        s.weight = 0;
+        let driver = s.driver.take();
+        drop(s);
+        if let Some(w) = driver {
+            w.wake();
+        }
+    }
+
+    /// Whether the reader went away or the mailbox ended.
+    pub(crate) fn is_gone(&self) -> bool {
+        let s = lock(&self.state);
+        s.abandoned || s.end.is_some()
+    }
+
     /// Whether [`close`](Self::close) was called.
     pub(crate) fn is_closed(&self) -> bool {
         lock(&self.state).end.is_some()

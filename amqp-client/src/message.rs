@@ -32,6 +32,8 @@ pub struct Delivery {
     /// The message body.
     pub body: Bytes,
     pub(crate) channel: Arc<ChannelCore>,
+    /// The channel's epoch when this arrived; settling it later than a recovery is refused.
+    pub(crate) epoch: u64,
 }
 
 impl Delivery {
@@ -41,7 +43,9 @@ impl Delivery {
         body: Bytes,
         channel: Arc<ChannelCore>,
     ) -> Self {
+        let epoch = channel.epoch();
         Self {
+            epoch,
             delivery_tag: deliver.delivery_tag,
             redelivered: deliver.redelivered,
             exchange: deliver.exchange,
@@ -55,35 +59,57 @@ impl Delivery {
 
     /// Acknowledges this message (`basic.ack`).
     pub fn ack(&self) -> Result<()> {
-        self.channel.send_async(Method::BasicAck(basic::Ack {
-            delivery_tag: self.delivery_tag,
-            multiple: false,
-        }))
+        self.channel.settle(
+            self.epoch,
+            self.delivery_tag,
+            Method::BasicAck(basic::Ack {
+                delivery_tag: self.delivery_tag,
+                multiple: false,
+            }),
+        )
     }
 
     /// Acknowledges this message and every unacknowledged one before it on the channel.
     pub fn ack_multiple(&self) -> Result<()> {
-        self.channel.send_async(Method::BasicAck(basic::Ack {
-            delivery_tag: self.delivery_tag,
-            multiple: true,
-        }))
+        self.channel.settle(
+            self.epoch,
+            self.delivery_tag,
+            Method::BasicAck(basic::Ack {
+                delivery_tag: self.delivery_tag,
+                multiple: true,
+            }),
+        )
     }
 
     /// Rejects this message (`basic.nack`); with `requeue` the broker delivers it again.
     pub fn nack(&self, requeue: bool) -> Result<()> {
-        self.channel.send_async(Method::BasicNack(basic::Nack {
-            delivery_tag: self.delivery_tag,
-            multiple: false,
-            requeue,
-        }))
+        self.channel.settle(
+            self.epoch,
+            self.delivery_tag,
+            Method::BasicNack(basic::Nack {
+                delivery_tag: self.delivery_tag,
+                multiple: false,
+                requeue,
+            }),
+        )
     }
 
     /// Rejects this message (`basic.reject`); with `requeue` the broker delivers it again.
     pub fn reject(&self, requeue: bool) -> Result<()> {
-        self.channel.send_async(Method::BasicReject(basic::Reject {
-            delivery_tag: self.delivery_tag,
-            requeue,
-        }))
+        self.channel.settle(
+            self.epoch,
+            self.delivery_tag,
+            Method::BasicReject(basic::Reject {
+                delivery_tag: self.delivery_tag,
+                requeue,
+            }),
+        )
+    }
+
+    /// Whether the connection recovered since this arrived: then it can no longer be settled
+    /// ([`Error::StaleDelivery`](crate::Error::StaleDelivery)) and the broker redelivers it.
+    pub fn is_stale(&self) -> bool {
+        self.epoch != self.channel.epoch()
     }
 
     /// The channel number the message arrived on.

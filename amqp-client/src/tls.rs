@@ -49,8 +49,8 @@
 //!
 //! # Errors
 //!
-//! A failed handshake is an [`crate::Error::Io`] whose inner error is a
-//! [`TlsError`] (find it with [`TlsError::from_error`]); its [`TlsErrorKind`] says what
+//! A failed handshake is [`crate::Error::Tls`] with a [`TlsError`] (also found with
+//! [`TlsError::from_error`]); its [`TlsErrorKind`] says what
 //! failed: unknown CA, self-signed or expired certificate, wrong host name, a server that does
 //! not speak TLS, … Nothing AMQP has been sent by then. Files that cannot be read or hold no
 //! usable PEM item are [`crate::Error::Config`], reported before connecting.
@@ -228,8 +228,7 @@ pub enum TlsErrorKind {
 
 /// A failed TLS handshake: what failed, with which server, and rustls' own account of it.
 ///
-/// It travels as the inner error of [`crate::Error::Io`]; see
-/// [`TlsError::from_error`].
+/// The client reports it as [`crate::Error::Tls`]; see [`TlsError::from_error`].
 #[derive(Debug, Clone)]
 pub struct TlsError {
     kind: TlsErrorKind,
@@ -266,6 +265,7 @@ impl TlsError {
     /// The TLS error inside a client error, if it is one.
     pub fn from_error(error: &Error) -> Option<&Self> {
         match error {
+            Error::Tls(e) => Some(e),
             Error::Io(e) => e.get_ref().and_then(|e| e.downcast_ref::<Self>()),
             _ => None,
         }
@@ -997,7 +997,8 @@ mod tests {
         let tls = TlsError::from_error(&e).unwrap();
         assert_eq!(tls.kind(), TlsErrorKind::Expired);
         assert_eq!(tls.server(), "h:1");
-        assert_eq!(e.to_string(), "transport error: TLS with h:1: expired");
+        assert!(matches!(e, Error::Tls(_)), "{e:?}");
+        assert_eq!(e.to_string(), "TLS with h:1: expired");
         assert!(TlsError::from_error(&Error::io(io::ErrorKind::Other.into())).is_none());
         assert!(TlsError::from_error(&Error::Config("x".into())).is_none());
     }

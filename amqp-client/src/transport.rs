@@ -39,3 +39,36 @@ pub(crate) async fn wrap_tls(
 ) -> Result<crate::tls::TlsTransport<TcpStream>> {
     crate::tls::handshake(tcp, host, port, tls).await
 }
+
+/// Any byte stream a connection can run over, boxed so that recovery can replace it.
+pub(crate) trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
+/// A boxed transport.
+pub(crate) type BoxIo = Box<dyn Io>;
+
+/// TCP (and TLS when `cfg.tls` is set) to `endpoint`, within `timeout`.
+pub(crate) async fn connect(
+    cfg: &crate::ConnectionConfig,
+    endpoint: &crate::config::Endpoint,
+    timeout: Duration,
+) -> Result<BoxIo> {
+    let started = std::time::Instant::now();
+    let tcp = connect_tcp(&endpoint.host, endpoint.port, timeout).await?;
+    match &cfg.tls {
+        None => Ok(Box::new(crate::tls::FirstByteCheck::plain(
+            tcp,
+            &endpoint.host,
+            endpoint.port,
+        ))),
+        Some(tls) => {
+            let left = timeout.saturating_sub(started.elapsed());
+            let handshake = wrap_tls(tcp, &endpoint.host, endpoint.port, tls);
+            let stream = tokio::time::timeout(left, handshake)
+                .await
+                .map_err(|_| Error::ConnectTimeout(timeout))??;
+            Ok(Box::new(stream))
+        }
+    }
+}

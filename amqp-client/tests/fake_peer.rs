@@ -655,3 +655,84 @@ async fn closed_connection_lets_go_of_a_peer_that_stopped_reading() {
     }
     assert!(gone, "the client still holds the transport");
 }
+
+#[tokio::test]
+async fn unanswered_request_times_out_and_the_channel_stays_usable() {
+    let (client_io, server_io) = tokio::io::duplex(1 << 20);
+    let mut peer = Peer::new(server_io);
+    let cfg = config().with_request_timeout(Duration::from_millis(200));
+    let client = tokio::spawn(Connection::open_with(client_io, cfg));
+    peer.handshake(0, 131_072).await;
+    let conn = client.await.unwrap().unwrap();
+    let ch = channel(&conn, &mut peer).await;
+    // The peer never answers basic.consume, as a quorum queue without quorum does.
+    let e = ch
+        .basic_consume("q", ConsumeOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Timeout {
+                method: "basic.consume",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.is_retryable());
+    let (_, m) = peer.method().await;
+    assert!(matches!(m, Method::BasicConsume(_)), "{m:?}");
+    // The late reply is matched to the abandoned request and discarded (the consumer it
+    // started is cancelled); the next request gets its own answer.
+    peer.send(
+        1,
+        basic::ConsumeOk {
+            consumer_tag: "late".try_into().unwrap(),
+        },
+    )
+    .await;
+    let (_, m) = peer.method().await;
+    assert!(matches!(m, Method::BasicCancel(_)), "{m:?}");
+    let declare = tokio::spawn({
+        let ch = ch.clone();
+        async move { ch.queue_declare("q", Default::default()).await }
+    });
+    let (_, m) = peer.method().await;
+    assert!(matches!(m, Method::QueueDeclare(_)), "{m:?}");
+    peer.send(
+        1,
+        queue::DeclareOk {
+            queue: "q".try_into().unwrap(),
+            message_count: 0,
+            consumer_count: 0,
+        },
+    )
+    .await;
+    assert_eq!(declare.await.unwrap().unwrap().name, "q");
+    assert!(ch.is_open());
+}
+
+#[tokio::test]
+async fn start_announcing_another_version_is_a_protocol_version_error() {
+    let (client_io, server_io) = tokio::io::duplex(1 << 16);
+    let mut peer = Peer::new(server_io);
+    let client = tokio::spawn(Connection::open_with(client_io, config()));
+    peer.protocol_header().await;
+    peer.send(
+        0,
+        connection::Start {
+            version_major: 0,
+            version_minor: 8,
+            server_properties: FieldTable::new(),
+            mechanisms: Bytes::from_static(b"PLAIN"),
+            locales: Bytes::from_static(b"en_US"),
+        },
+    )
+    .await;
+    let e = client.await.unwrap().unwrap_err();
+    match e {
+        Error::ProtocolVersion(h) => assert_eq!((h.major, h.minor), (0, 8)),
+        other => panic!("expected ProtocolVersion, got {other}"),
+    }
+}

@@ -574,6 +574,10 @@ async fn plain_amqp_to_the_tls_port_fails_clearly() {
     let e = connect_err(&format!("amqp://guest:guest@{}:{}/%2f", uri.host, uri.port)).await;
     let tls = tls_error(&e);
     assert_eq!(tls.kind(), TlsErrorKind::ServerWantsTls, "{e}");
+    assert!(
+        matches!(e, Error::Tls(_)),
+        "a TLS failure is Error::Tls: {e:?}"
+    );
     assert!(e.to_string().contains("amqps://"), "{e}");
 }
 

@@ -104,8 +104,55 @@ pub fn client_error_code(err: &ClientError) -> u8 {
         {
             EMPTY_OR_NOT_FOUND
         }
-        ClientError::InvalidArgument(_) | ClientError::Uri(_) => USAGE,
+        // A value or file the client cannot use, before anything reached the broker.
+        ClientError::InvalidArgument(_) | ClientError::Uri(_) | ClientError::Config(_) => USAGE,
         ClientError::ConsumerCancelled(_) => EMPTY_OR_NOT_FOUND,
+        // An acknowledgement the client refused to send (its delivery predates a recovery).
+        ClientError::StaleDelivery { .. } => REFUSED,
+        // The broker broke the protocol, stopped answering, or the connection (TLS included)
+        // failed or is recovering: all are about reaching the broker, none about usage.
+        ClientError::Tls(_)
+        | ClientError::Protocol { .. }
+        | ClientError::Timeout { .. }
+        | ClientError::ConnectionLost(_)
+        | ClientError::Recovering => CONNECTION,
         _ => CONNECTION,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn protocol_errors_and_timeouts_are_connection_failures_not_usage() {
+        let protocol = ClientError::Protocol {
+            method: "queue.declare",
+            detail: "unexpected reply basic.get-empty".to_owned(),
+        };
+        assert_eq!(client_error_code(&protocol), CONNECTION);
+        let timeout = ClientError::Timeout {
+            method: "basic.consume",
+            after: Duration::from_secs(60),
+        };
+        assert_eq!(client_error_code(&timeout), CONNECTION);
+        assert_eq!(client_error_code(&ClientError::Recovering), CONNECTION);
+        let lost = ClientError::ConnectionLost(std::sync::Arc::new(ClientError::Recovering));
+        assert_eq!(client_error_code(&lost), CONNECTION);
+    }
+
+    #[test]
+    fn configuration_and_stale_acks_have_their_own_statuses() {
+        assert_eq!(
+            client_error_code(&ClientError::Config("no CA file".to_owned())),
+            USAGE
+        );
+        assert_eq!(
+            client_error_code(&ClientError::StaleDelivery { delivery_tag: 7 }),
+            REFUSED
+        );
+        let f = Failure::from_client(&ClientError::StaleDelivery { delivery_tag: 7 });
+        assert!(f.message.contains("delivery 7"), "{}", f.message);
     }
 }

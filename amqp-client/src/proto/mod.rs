@@ -606,6 +606,23 @@ impl<T> Proto<T> {
             }
         }
         self.next_channel = if id >= max { 1 } else { id + 1 };
+        self.insert_channel(id, token);
+        Ok(id)
+    }
+
+    /// Opens channel number `id` (which must be free), as recovery does to give a channel its
+    /// old number back.
+    pub(crate) fn open_channel_at(&mut self, id: u16, token: T) -> Result<(), CommandError> {
+        self.check_open()?;
+        let taken = matches!(self.channels.get(usize::from(id)), Some(Some(_)));
+        if id == 0 || id > self.tuning.channel_max || taken {
+            return Err(CommandError::ChannelsExhausted(self.tuning.channel_max));
+        }
+        self.insert_channel(id, token);
+        Ok(())
+    }
+
+    fn insert_channel(&mut self, id: u16, token: T) {
         let idx = usize::from(id);
         if self.channels.len() <= idx {
             self.channels.resize_with(idx + 1, || None);
@@ -621,7 +638,6 @@ impl<T> Proto<T> {
             });
         }
         encode::method(&mut self.out, id, &Method::ChannelOpen(channel::Open {}));
-        Ok(id)
     }
 
     /// Sends a synchronous method; `token` comes back with its reply.
@@ -719,6 +735,12 @@ impl<T> Proto<T> {
             encode::method(&mut self.out, channel, &Method::ChannelClose(close));
         }
         Ok(())
+    }
+
+    /// Drops the connection at once with `error` (nothing is sent): recovery gives up on a
+    /// connection it could not restore.
+    pub(crate) fn abort(&mut self, error: Error) {
+        self.fail(error, None);
     }
 
     /// Starts the graceful close of the connection. [`Event::Closed`] follows when the server
@@ -835,10 +857,12 @@ impl<T> Proto<T> {
     fn on_start(&mut self, start: connection::Start) {
         if (start.version_major, start.version_minor) != (0, 9) {
             return self.fail(
-                Error::Authentication(format!(
-                    "server speaks AMQP {}-{}, not 0-9",
-                    start.version_major, start.version_minor
-                )),
+                Error::ProtocolVersion(amqp_wire::ProtocolHeader {
+                    protocol_id: 0,
+                    major: start.version_major,
+                    minor: start.version_minor,
+                    revision: 0,
+                }),
                 None,
             );
         }

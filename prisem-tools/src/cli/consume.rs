@@ -4,7 +4,7 @@ use std::io::ErrorKind;
 use std::process::{ExitStatus, Stdio};
 
 use amqp_client::options::{BindOptions, ConsumeOptions, QosOptions, QueueDeclareOptions};
-use amqp_client::{Channel, ConnectionConfig, Delivery, Error as ClientError};
+use amqp_client::{Channel, ConnectionConfig, Delivery, Error as ClientError, RecoveryPolicy};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
@@ -135,10 +135,21 @@ async fn handle(d: &Delivery, args: &ConsumeArgs) -> Result<Handled, (Settle, Fa
 }
 
 fn settle(d: &Delivery, how: Settle, no_ack: bool) -> Result<(), Failure> {
-    match (no_ack, how) {
+    let r = match (no_ack, how) {
         (true, _) => Ok(()),
-        (false, Settle::Ack) => Ok(d.ack()?),
-        (false, Settle::Requeue) => Ok(d.reject(true)?),
+        (false, Settle::Ack) => d.ack(),
+        (false, Settle::Requeue) => d.reject(true),
+    };
+    match r {
+        // The connection recovered meanwhile: the broker delivers the message again.
+        Err(ClientError::StaleDelivery { delivery_tag }) => {
+            tracing::info!(
+                delivery_tag,
+                "connection recovered before the ack; redelivered"
+            );
+            Ok(())
+        }
+        r => Ok(r?),
     }
 }
 
@@ -146,6 +157,11 @@ pub(super) async fn run(config: ConnectionConfig, args: &ConsumeArgs) -> Result<
     if args.count == Some(0) {
         return Ok(OK);
     }
+    let config = if args.no_recovery {
+        config
+    } else {
+        config.with_recovery(RecoveryPolicy::default())
+    };
     with_session(config, async |s| {
         let channel = &s.channel;
         let queue = prepare_queue(channel, args).await?;

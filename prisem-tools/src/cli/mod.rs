@@ -165,8 +165,14 @@ pub struct PublishArgs {
     #[arg(long)]
     pub mandatory: bool,
     /// Wait for publisher confirms; exit status 5 if the broker nacks or returns a message.
+    /// With confirms, a lost connection is recovered and unconfirmed messages are published
+    /// again (at least once) unless --no-recovery is given.
     #[arg(long)]
     pub confirm: bool,
+    /// Fail at once when the connection is lost instead of reconnecting (with --confirm or
+    /// --mandatory; without them there is nothing to recover).
+    #[arg(long)]
+    pub no_recovery: bool,
 }
 
 /// `amqp consume`.
@@ -194,6 +200,10 @@ pub struct ConsumeArgs {
     /// How many unacknowledged messages the broker may send ahead (basic.qos).
     #[arg(short, long, visible_alias = "prefetch-count", value_name = "N")]
     pub prefetch: Option<u16>,
+    /// Fail at once when the connection is lost instead of reconnecting and consuming on
+    /// (messages not yet acknowledged are then redelivered by the broker).
+    #[arg(long)]
+    pub no_recovery: bool,
     /// Stop after this many messages.
     #[arg(short, long, value_name = "N")]
     pub count: Option<u64>,

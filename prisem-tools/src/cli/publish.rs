@@ -3,7 +3,10 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use amqp_client::options::{PublishOptions, QosOptions};
-use amqp_client::{Channel, Confirmation, ConnectionConfig, PublishConfirm};
+use amqp_client::{
+    Channel, Confirmation, Connection, ConnectionConfig, Error as ClientError, PublishConfirm,
+    RecoveryPolicy,
+};
 use amqp_wire::{BasicProperties, ShortStr};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
@@ -71,29 +74,20 @@ pub(super) fn properties(args: &PublishArgs) -> Result<BasicProperties, Failure>
 }
 
 struct Publisher<'a> {
+    conn: &'a Connection,
     channel: &'a Channel,
     args: &'a PublishArgs,
     properties: BasicProperties,
-    pending: Vec<PublishConfirm>,
+    /// Each unsettled message with its body, kept to publish it again if the connection is
+    /// lost before its confirm arrives.
+    pending: Vec<(PublishConfirm, Vec<u8>)>,
+    /// Whether the connection recovers (and messages are published again).
+    recovers: bool,
 }
 
 impl Publisher<'_> {
     async fn publish(&mut self, body: &[u8]) -> Result<(), Failure> {
-        let options = PublishOptions {
-            mandatory: self.args.mandatory,
-            ..Default::default()
-        };
-        let confirm = self
-            .channel
-            .basic_publish(
-                &self.args.exchange,
-                &self.args.routing_key,
-                options,
-                &self.properties,
-                body,
-            )
-            .await?;
-        self.pending.push(confirm);
+        self.send(body).await?;
         // Keep memory bounded when publishing a long stream of lines.
         if self.pending.len() >= 1024 {
             self.settle().await?;
@@ -101,32 +95,90 @@ impl Publisher<'_> {
         Ok(())
     }
 
+    /// Publishes once, waiting for a recovering connection.
+    async fn send(&mut self, body: &[u8]) -> Result<(), Failure> {
+        let options = PublishOptions {
+            mandatory: self.args.mandatory,
+            ..Default::default()
+        };
+        loop {
+            let r = self
+                .channel
+                .basic_publish(
+                    &self.args.exchange,
+                    &self.args.routing_key,
+                    options,
+                    &self.properties,
+                    body,
+                )
+                .await;
+            match r {
+                Ok(confirm) => {
+                    let keep = if self.recovers {
+                        body.to_vec()
+                    } else {
+                        Vec::new()
+                    };
+                    self.pending.push((confirm, keep));
+                    return Ok(());
+                }
+                Err(ClientError::Recovering) if self.recovers => {
+                    self.conn.wait_for_recovery().await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// Waits for the verdict on everything published so far; the first nack or return fails.
+    /// Messages whose confirm was lost with the connection are published again.
     async fn settle(&mut self) -> Result<(), Failure> {
-        for confirm in std::mem::take(&mut self.pending) {
-            match confirm.await? {
-                Confirmation::Ack | Confirmation::NotRequested => {}
-                Confirmation::Nack => {
-                    return Err(Failure::new(NACKED, "the broker nacked a message"));
+        loop {
+            let mut lost = Vec::new();
+            for (confirm, body) in std::mem::take(&mut self.pending) {
+                match confirm.await {
+                    Err(ClientError::ConnectionLost(cause)) if self.recovers => {
+                        tracing::info!(
+                            "connection lost before a confirm ({cause}); publishing again"
+                        );
+                        lost.push(body);
+                    }
+                    other => Self::verdict(other?)?,
                 }
-                Confirmation::Returned(m) => {
-                    return Err(Failure::new(
-                        NACKED,
-                        format!(
-                            "message returned by the broker: {:?} {} (exchange {:?}, routing key {:?})",
-                            m.reply_code,
-                            m.reply_text.as_str(),
-                            m.exchange.as_str(),
-                            m.routing_key.as_str()
-                        ),
-                    ));
-                }
-                other => {
-                    return Err(Failure::new(
-                        NACKED,
-                        format!("unexpected verdict {other:?}"),
-                    ));
-                }
+            }
+            if lost.is_empty() {
+                return Ok(());
+            }
+            self.conn.wait_for_recovery().await?;
+            for body in lost {
+                self.send(&body).await?;
+            }
+        }
+    }
+
+    fn verdict(confirmation: Confirmation) -> Result<(), Failure> {
+        match confirmation {
+            Confirmation::Ack | Confirmation::NotRequested => {}
+            Confirmation::Nack => {
+                return Err(Failure::new(NACKED, "the broker nacked a message"));
+            }
+            Confirmation::Returned(m) => {
+                return Err(Failure::new(
+                    NACKED,
+                    format!(
+                        "message returned by the broker: {:?} {} (exchange {:?}, routing key {:?})",
+                        m.reply_code,
+                        m.reply_text.as_str(),
+                        m.exchange.as_str(),
+                        m.routing_key.as_str()
+                    ),
+                ));
+            }
+            other => {
+                return Err(Failure::new(
+                    NACKED,
+                    format!("unexpected verdict {other:?}"),
+                ));
             }
         }
         Ok(())
@@ -151,17 +203,26 @@ pub(super) async fn run(config: ConnectionConfig, args: &PublishArgs) -> Result<
         }
         (None, true) => None,
     };
+    let confirming = args.confirm || args.mandatory;
+    let recovers = confirming && !args.no_recovery;
+    let config = if recovers {
+        config.with_recovery(RecoveryPolicy::default())
+    } else {
+        config
+    };
     with_session(config, async |s| {
         // A return is only known for sure once the broker has confirmed the message, so
         // --mandatory waits for confirms as well.
-        if args.confirm || args.mandatory {
+        if confirming {
             s.channel.confirm_select().await?;
         }
         let mut p = Publisher {
+            conn: &s.conn,
             channel: &s.channel,
             args,
             properties,
             pending: Vec::new(),
+            recovers,
         };
         match &body {
             Some(body) => p.publish(body).await?,
