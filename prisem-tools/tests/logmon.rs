@@ -60,18 +60,20 @@ impl Monitor {
 
     /// Lines printed until one contains `marker` (which is included).
     fn until(&self, marker: &str) -> Vec<String> {
-        let mut got = Vec::new();
-        loop {
+        self.until_all(&[marker])
+    }
+
+    /// Lines printed until every marker was seen (in any order).
+    fn until_all(&self, markers: &[&str]) -> Vec<String> {
+        let mut got: Vec<String> = Vec::new();
+        while !markers.iter().all(|m| got.iter().any(|l| l.contains(m))) {
             let l = self
                 .lines
                 .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("no line with {marker:?}; got {got:#?}"));
-            let done = l.contains(marker);
+                .unwrap_or_else(|_| panic!("not all of {markers:?}; got {got:#?}"));
             got.push(l);
-            if done {
-                return got;
-            }
         }
+        got
     }
 }
 
@@ -183,7 +185,9 @@ async fn client_then_server_then_logmon_send_in_order() {
         .await
         .unwrap();
     assert!(call.status.success(), "{call:?}");
-    let client_lines = m.until(&format!("{base}_0.5.5 answered with retcode 0"));
+    // The client's last line and the server's line race each other to the exchange.
+    let client_done = format!("{base}_0.5.5 answered with retcode 0");
+    let client_lines = m.until_all(&[&client_done, "answered with retcode 0 in"]);
     let find = |needle: &str| {
         client_lines
             .iter()

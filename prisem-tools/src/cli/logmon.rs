@@ -104,7 +104,7 @@ pub async fn run(args: LogmonArgs) -> ExitCode {
         },
         ..Default::default()
     });
-    let conn = match connect(&cfg, "logmon", args.common.timeout()).await {
+    let conn = match connect(&cfg, "logmon", &args.common).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("logmon: {e}");

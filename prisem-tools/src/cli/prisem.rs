@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amqp_client::{Connection, ConnectionConfig};
+use amqp_client::{Connection, ConnectionConfig, RecoveryPolicy};
 use clap::Args;
 
 use crate::config::{Overrides, RpcConfig};
@@ -44,6 +44,11 @@ pub struct CommonOpts {
     /// [added] Seconds to wait for the broker and for a reply.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = parse_seconds)]
     pub timeout: f64,
+
+    /// [added] Do not reconnect when the broker goes away (by default the program reconnects,
+    /// restores its queues and consumers, and carries on).
+    #[arg(long)]
+    pub no_recovery: bool,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -97,17 +102,25 @@ pub struct ServerOpts {
     pub request_timeout: f64,
 }
 
-/// Connects to the broker of `cfg`, naming the connection after `program`.
+/// Connects to the broker of `cfg`, naming the connection after `program`; unless
+/// `--no-recovery`, the connection recovers from broker restarts (backoff 0.5 s to 10 s, no
+/// limit on attempts).
 pub async fn connect(
     cfg: &RpcConfig,
     program: &str,
-    timeout: Duration,
+    common: &CommonOpts,
 ) -> Result<Connection, String> {
     let uri = cfg.amqp_uri();
-    let conn_cfg = ConnectionConfig::from_uri(&uri)
+    let mut conn_cfg = ConnectionConfig::from_uri(&uri)
         .map_err(|e| format!("bad broker URI: {e}"))?
         .with_connection_name(format!("{program} (pid {})", std::process::id()))
-        .with_connect_timeout(timeout);
+        .with_connect_timeout(common.timeout());
+    if !common.no_recovery {
+        conn_cfg = conn_cfg.with_recovery(
+            RecoveryPolicy::default()
+                .with_delays(Duration::from_millis(500), Duration::from_secs(10)),
+        );
+    }
     Connection::connect_with(conn_cfg)
         .await
         .map_err(|e| format!("cannot connect to the broker: {e}"))
@@ -159,7 +172,7 @@ pub async fn run_client(
     common.init_tracing();
     let cfg = common.config(service);
     let program = format!("{service}_client");
-    let conn = match connect(&cfg, &program, common.timeout()).await {
+    let conn = match connect(&cfg, &program, common).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{program}: {e}");
@@ -218,7 +231,7 @@ where
             return ExitCode::from(1);
         }
     };
-    let conn = match connect(&cfg, &program, common.timeout()).await {
+    let conn = match connect(&cfg, &program, common).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{program}: {e}");

@@ -101,12 +101,14 @@ type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Envelope, String
 pub struct Client {
     conn: Connection,
     channel: Channel,
-    reply_queue: String,
+    /// The reply queue's name; a recovered connection redeclares it under a new one.
+    reply_queue: Arc<Mutex<String>>,
     exchange: String,
     identity: Identity,
     pending: Pending,
     served: Mutex<HashSet<String>>,
     reader: JoinHandle<()>,
+    renames: JoinHandle<()>,
 }
 
 impl Client {
@@ -142,6 +144,8 @@ impl Client {
             .await?;
         let pending: Pending = Arc::default();
         let reader = tokio::spawn(read_replies(consumer, Arc::clone(&pending)));
+        let reply_queue = Arc::new(Mutex::new(reply_queue));
+        let renames = tokio::spawn(follow_renames(conn.events(), Arc::clone(&reply_queue)));
         Ok(Self {
             conn: conn.clone(),
             channel,
@@ -151,12 +155,13 @@ impl Client {
             pending,
             served: Mutex::default(),
             reader,
+            renames,
         })
     }
 
     /// The server-named queue replies come to.
-    pub fn reply_queue(&self) -> &str {
-        &self.reply_queue
+    pub fn reply_queue(&self) -> String {
+        lock(&self.reply_queue).clone()
     }
 
     /// Calls the service on `queue` (the full name, e.g. `anon_0.5.5`) and returns its reply.
@@ -196,27 +201,38 @@ impl Client {
             pending: &self.pending,
             id: &id,
         };
-        let props = BasicProperties::default()
-            .with_reply_to(
-                ShortStr::new(&self.reply_queue).map_err(amqp_client::Error::InvalidArgument)?,
-            )
-            .with_correlation_id(ShortStr::new(&id).map_err(amqp_client::Error::InvalidArgument)?);
+        let correlation_id = ShortStr::new(&id).map_err(amqp_client::Error::InvalidArgument)?;
         let exchange = self.exchange.as_str();
         let work = async {
-            let confirm = self
-                .channel
-                .basic_publish(
-                    exchange,
-                    queue,
-                    PublishOptions {
-                        mandatory: true,
-                        ..Default::default()
-                    },
-                    &props,
-                    body,
-                )
-                .await?;
-            let confirmation = confirm.await?;
+            let confirmation = loop {
+                let reply_to = ShortStr::new(&self.reply_queue())
+                    .map_err(amqp_client::Error::InvalidArgument)?;
+                let props = BasicProperties::default()
+                    .with_reply_to(reply_to)
+                    .with_correlation_id(correlation_id.clone());
+                let options = PublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                };
+                let sent = match self
+                    .channel
+                    .basic_publish(exchange, queue, options, &props, body)
+                    .await
+                {
+                    Ok(confirm) => confirm.await,
+                    Err(e) => Err(e),
+                };
+                match sent {
+                    Ok(c) => break c,
+                    // Lost with the connection: send it again once recovered (the caller's
+                    // time limit still applies).
+                    Err(e) if e.is_retryable() => {
+                        tracing::debug!("request to {queue} lost ({e}); resending after recovery");
+                        self.conn.wait_for_recovery().await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            };
             if confirmation.returned().is_some() {
                 lock(&self.served).remove(queue);
                 return Err(CallError::NoServer {
@@ -281,8 +297,14 @@ impl Client {
 
     /// Closes the client's channel (the reply queue goes with it).
     pub async fn close(self) {
-        self.reader.abort();
         let _ = self.channel.close().await;
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.reader.abort();
+        self.renames.abort();
     }
 }
 
@@ -302,8 +324,25 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Keeps the reply queue's name current across recoveries.
+async fn follow_renames(mut events: amqp_client::ConnectionEvents, name: Arc<Mutex<String>>) {
+    while let Some(event) = events.next().await {
+        if let amqp_client::ConnectionEvent::QueueRenamed { old, new } = event {
+            let mut current = lock(&name);
+            if *current == old {
+                *current = new;
+            }
+        }
+    }
+}
+
 async fn read_replies(mut consumer: amqp_client::Consumer, pending: Pending) {
-    while let Some(Ok(delivery)) = consumer.next().await {
+    while let Some(item) = consumer.next().await {
+        let delivery = match item {
+            Ok(d) => d,
+            Err(e) if e.is_retryable() => continue,
+            Err(_) => break,
+        };
         let Some(id) = delivery.properties.correlation_id.as_deref() else {
             tracing::debug!("reply without correlation id ignored");
             continue;

@@ -205,6 +205,7 @@ impl<S: Service> Worker<S> {
                         self.queue
                     )))
                 }
+                Some(Some(Err(e))) if e.is_retryable() => continue,
                 Some(Some(Err(e))) => return Err(e),
                 Some(Some(Ok(delivery))) => self.serve(&channel, delivery).await?,
             }
@@ -243,11 +244,31 @@ impl<S: Service> Worker<S> {
                         "worker {}: cannot reply to {reply_to:?}: {e}",
                         self.n
                     )),
+                    // The connection went away: the request was not acked, so the broker
+                    // hands it out again once we (or another worker) are back.
+                    Err(e) if e.is_retryable() => {
+                        self.logger.warning(&format!(
+                            "worker {}: request {correlation} not answered ({e}); it will be redelivered",
+                            self.n
+                        ));
+                        return Ok(());
+                    }
                     Err(e) => return Err(e),
                 }
             }
         }
-        delivery.ack()?;
+        match delivery.ack() {
+            Ok(()) => {}
+            // Delivered before a reconnection: the broker redelivers it, and the reply just
+            // sent makes the client's second answer one it ignores.
+            Err(e @ amqp_client::Error::StaleDelivery { .. }) => {
+                self.logger
+                    .warning(&format!("worker {}: request {correlation}: {e}", self.n));
+                return Ok(());
+            }
+            Err(e) if e.is_retryable() => return Ok(()),
+            Err(e) => return Err(e),
+        }
         self.counters.handled.fetch_add(1, Ordering::Relaxed);
         if retcode != 0 {
             self.counters.errors.fetch_add(1, Ordering::Relaxed);
