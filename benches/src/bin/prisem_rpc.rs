@@ -66,6 +66,11 @@ struct Args {
     /// The broker's pid, for its CPU per request [default: $BENCH_BROKER_PID].
     #[arg(long, env = "BENCH_BROKER_PID")]
     broker_pid: Option<u32>,
+    /// Measure the anon service instead of the echo: this `anon_server` binary with N workers,
+    /// each request the sample report and network map of prisem-tools/data with stats (no
+    /// pika row: there is no pika anon).
+    #[arg(long, value_name = "PATH")]
+    anon_server: Option<std::path::PathBuf>,
     /// Internal: serve the echo service on this queue base.
     #[arg(long, hide = true)]
     serve_echo: Option<String>,
@@ -95,27 +100,31 @@ async fn serve_echo(url: &str, base: &str, workers: usize) -> ExitCode {
     let s = shutdown.clone();
     let c = conn.clone();
     let task = tokio::spawn(async move { server.run(&c, &s).await });
-    // Ready once every worker consumes (a passive declare of a queue not yet declared closes
-    // its channel, so each probe has its own).
+    wait_consumers(&conn, &queue_name(base), workers).await;
+    println!("ready");
+    match task.await {
+        Ok(Ok(_)) => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    }
+}
+
+/// Waits until `queue` has `n` consumers (a passive declare of a queue not yet declared closes
+/// its channel, so each probe has its own).
+async fn wait_consumers(conn: &Connection, queue: &str, n: usize) {
     for _ in 0..400 {
         if let Ok(probe) = conn.open_channel().await {
             let opts = amqp_client::options::QueueDeclareOptions {
                 passive: true,
                 ..Default::default()
             };
-            if let Ok(i) = probe.queue_declare(&queue_name(base), opts).await {
+            if let Ok(i) = probe.queue_declare(queue, opts).await {
                 let _ = probe.close().await;
-                if i.consumer_count as usize >= workers {
-                    break;
+                if i.consumer_count as usize >= n {
+                    return;
                 }
             }
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    println!("ready");
-    match task.await {
-        Ok(Ok(_)) => ExitCode::SUCCESS,
-        _ => ExitCode::FAILURE,
     }
 }
 
@@ -131,13 +140,18 @@ impl Drop for Pool {
 }
 
 impl Pool {
-    fn start(mut commands: Vec<Command>) -> Result<Self, String> {
+    /// Starts the servers; with `ready_line`, waits for each to print "ready".
+    fn start(mut commands: Vec<Command>, ready_line: bool) -> Result<Self, String> {
         let mut pool = Self(Vec::new());
         for cmd in &mut commands {
             let mut child = cmd
                 .stdout(Stdio::piped())
                 .spawn()
                 .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+            if !ready_line {
+                pool.0.push(child);
+                continue;
+            }
             let mut line = String::new();
             let out = child.stdout.take().ok_or("no stdout")?;
             pool.0.push(child);
@@ -178,8 +192,7 @@ async fn measure(
     queue: &str,
     pool: &Pool,
 ) -> Result<Outcome, String> {
-    let data = vec![b'x'; args.size];
-    let appdata = AppData::new().with_file("data", &data);
+    let appdata = request(args)?;
     let limit = Duration::from_secs(60);
     // Warm-up: connections, JIT of the Python side, the queue's first messages.
     for _ in 0..100 {
@@ -192,6 +205,7 @@ async fn measure(
     let broker0 = broker_cpu(args.broker_pid);
     let started = Instant::now();
     let per_task = args.calls.div_ceil(args.in_flight.max(1));
+    let anon = args.anon_server.is_some();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..args.in_flight.max(1) {
         let (client, queue, appdata) = (Arc::clone(client), queue.to_owned(), appdata.clone());
@@ -201,7 +215,8 @@ async fn measure(
                 let t = Instant::now();
                 let reply = client.call(&queue, appdata.clone(), limit).await;
                 match reply {
-                    Ok(r) if r.retcode == 0 && r.stdout.len() == appdata_len(&appdata) => {}
+                    Ok(r)
+                        if r.retcode == 0 && (anon || r.stdout.len() == appdata_len(&appdata)) => {}
                     Ok(r) => return Err(format!("bad reply: retcode {}", r.retcode)),
                     Err(e) => return Err(e.to_string()),
                 }
@@ -235,6 +250,19 @@ async fn measure(
         server_us: cpu.as_secs_f64() * 1e6 / n,
         broker,
     })
+}
+
+/// The request every call sends: 1 KB (`--size`) for the echo, the sample report for anon.
+fn request(args: &Args) -> Result<AppData, String> {
+    if args.anon_server.is_none() {
+        return Ok(AppData::new().with_file("data", &vec![b'x'; args.size]));
+    }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../prisem-tools/data");
+    let read = |f: &str| std::fs::read(format!("{dir}/{f}")).map_err(|e| format!("{dir}/{f}: {e}"));
+    Ok(AppData::new()
+        .with_file("data", &read("report.txt")?)
+        .with_file("netmap", &read("netmap.txt")?)
+        .with_flag("stats", true))
 }
 
 fn appdata_len(appdata: &AppData) -> usize {
@@ -271,10 +299,27 @@ async fn run(args: Args) -> Result<(), String> {
     for round in 1..=args.rounds {
         for &workers in &args.workers {
             let mut ours_out = None;
-            for server in ["ours", "pika"] {
+            let servers: &[&str] = if args.anon_server.is_some() {
+                &["ours"]
+            } else {
+                &["ours", "pika"]
+            };
+            for &server in servers {
                 let base = format!("rpcbench-{}-{server}-{workers}-{round}", std::process::id());
                 let queue = queue_name(&base);
-                let commands: Vec<Command> = if server == "ours" {
+                let commands: Vec<Command> = if let Some(anon) = &args.anon_server {
+                    let mut c = Command::new(anon);
+                    c.args([
+                        "--url",
+                        &args.url,
+                        "-q",
+                        &base,
+                        "--workers",
+                        &workers.to_string(),
+                    ])
+                    .stderr(Stdio::null());
+                    vec![c]
+                } else if server == "ours" {
                     let mut c = Command::new(&me);
                     c.args(["--url", &args.url, "--serve-echo", &base])
                         .args(["--workers", &workers.to_string()]);
@@ -288,7 +333,10 @@ async fn run(args: Args) -> Result<(), String> {
                         })
                         .collect()
                 };
-                let pool = Pool::start(commands)?;
+                let pool = Pool::start(commands, args.anon_server.is_none())?;
+                if args.anon_server.is_some() {
+                    wait_consumers(&conn, &queue, workers).await;
+                }
                 let out = measure(&args, &client, &queue, &pool).await?;
                 drop(pool);
                 let (ratio, p50_ratio) = match (&ours_out, server) {
@@ -328,10 +376,14 @@ async fn run(args: Args) -> Result<(), String> {
             }
         }
     }
+    let what = if args.anon_server.is_some() {
+        "anon requests (sample report + map, stats)".to_owned()
+    } else {
+        format!("echo requests of {} B", args.size)
+    };
     println!(
-        "{} calls of {} B, {} in flight, one client connection\n\n{}",
+        "{} {what}, {} in flight, one client connection\n\n{}",
         args.calls,
-        args.size,
         args.in_flight,
         table.render_text()
     );
