@@ -26,6 +26,7 @@
 
 pub mod addr;
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod cumdist;
 pub mod daemon;

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use super::prisem::{run_client, CommonOpts, Output};
+use super::prisem::{run_client, run_server, CommonOpts, Output, ServerOpts};
+use crate::command::{CommandService, ServiceSpec};
 use crate::rpc::AppData;
 
 /// Call any PRISEM service, or serve a program described by a service file.
@@ -22,6 +23,45 @@ pub enum PrisemCommand {
     /// Call SERVICE (queue `<SERVICE>_0.5.5`, or `-q BASE`) with an appdata object; print the
     /// reply's stdout and stderr and exit with its retcode.
     Call(CallArgs),
+    /// Serve the program a service file describes (the same as `rpcserver FILE`).
+    Serve(ServeArgs),
+}
+
+/// `rpcserver`: serve a program described by a service file on `<queue_base>_0.5.5`, every
+/// request field checked against its declared type, the program run with a fixed argv (never a
+/// shell), a scrubbed environment, a private working directory and time and output limits.
+#[derive(Debug, Parser)]
+#[command(name = "rpcserver", version)]
+pub struct ServeArgs {
+    /// The service file (YAML, or TOML for a .toml file).
+    #[arg(value_name = "FILE")]
+    pub file: std::path::PathBuf,
+
+    /// Common PRISEM options (-q overrides the file's queue_base).
+    #[command(flatten)]
+    pub common: CommonOpts,
+
+    /// Server options.
+    #[command(flatten)]
+    pub server: ServerOpts,
+}
+
+/// Runs `rpcserver` / `prisem serve`.
+pub async fn serve(args: ServeArgs) -> ExitCode {
+    let service = ServiceSpec::load(&args.file)
+        .map_err(|e| e.to_string())
+        .and_then(|spec| CommandService::new(spec).map_err(|e| e.to_string()));
+    match service {
+        Ok(service) => {
+            let base = service.spec().queue_base.clone();
+            let hook = |_, _| async {};
+            run_server(&base, &args.common, &args.server, service, hook).await
+        }
+        Err(e) => {
+            eprintln!("rpcserver: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Arguments of `prisem call`.
@@ -77,6 +117,7 @@ pub async fn run(args: PrisemArgs) -> ExitCode {
             };
             run_client(&call.service, &common, call.appdata, output).await
         }
+        PrisemCommand::Serve(args) => serve(args).await,
     }
 }
 

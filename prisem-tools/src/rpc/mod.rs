@@ -28,6 +28,7 @@ pub mod client;
 mod envelope;
 pub mod server;
 
+pub(crate) use appdata::type_name as type_name_of;
 pub use appdata::{decode_base64, encode_base64, AppData, AppDataError};
 pub use client::{CallError, Client};
 pub use envelope::{Envelope, EnvelopeError, Reply, PROTOCOL_VERSION};
