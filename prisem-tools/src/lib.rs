@@ -35,6 +35,7 @@ pub mod dump;
 pub mod exit;
 pub mod headers;
 pub mod identity;
+pub mod intel;
 pub mod json;
 pub mod logmon;
 pub mod rpc;
