@@ -33,6 +33,7 @@ pub mod daemon;
 pub mod dimslog;
 pub mod dump;
 pub mod exit;
+pub mod flows;
 pub mod headers;
 pub mod identity;
 pub mod intel;
