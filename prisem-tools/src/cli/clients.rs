@@ -277,7 +277,7 @@ pub async fn rwfind(args: RwfindClientArgs) -> ExitCode {
 
 /// The queue base when neither the command line nor the configuration names one: `fallback`,
 /// unless `RPC_QUEUEBASE` or the configuration file sets it.
-fn default_queue_base(program: &str, fallback: &str) -> String {
+pub(crate) fn default_queue_base(program: &str, fallback: &str) -> String {
     let (cfg, _) = crate::config::RpcConfig::load(program);
     if cfg.queue_base == program {
         fallback.to_owned()

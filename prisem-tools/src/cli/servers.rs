@@ -6,7 +6,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use super::prisem::{run_server, CommonOpts, ServerOpts};
+use std::sync::Arc;
+
 use crate::addr::Pseudonymizer;
+use crate::daemon::Reload;
+use crate::dimslog::Logger;
+use crate::flows::service::RwFind;
+use crate::intel::service::CifBulk;
 use crate::services::anon::Anon;
 use crate::services::crosscor::Crosscor;
 use crate::services::Blocking;
@@ -86,4 +92,135 @@ pub async fn crosscor(args: CrosscorServerArgs) -> ExitCode {
         Ok(service) => run_server("crosscor", &args.common, &args.server, service, no_hook).await,
         Err(e) => fail("crosscor_server", e),
     }
+}
+
+/// `cifbulk_server`: serve the cifbulk service (default queue base `cifbulk_v1`).
+#[derive(Debug, Parser)]
+#[command(name = "cifbulk_server", version)]
+pub struct CifbulkServerArgs {
+    /// Common PRISEM options.
+    #[command(flatten)]
+    pub common: CommonOpts,
+    /// Server options.
+    #[command(flatten)]
+    pub server: ServerOpts,
+    /// [added] The threat-intelligence store: a directory of CSV and JSON-lines feeds, reloaded
+    /// on SIGHUP.
+    #[arg(long, value_name = "DIR", required_unless_present = "cif_command")]
+    pub store: Option<PathBuf>,
+    /// [added] Front a real `cif` instead: run `PATH -n -q ITEM -p json` per item (no shell).
+    #[arg(long, value_name = "PATH", conflicts_with = "store")]
+    pub cif_command: Option<PathBuf>,
+}
+
+/// `rwfind_server`: serve the rwfind service.
+#[derive(Debug, Parser)]
+#[command(name = "rwfind_server", version)]
+pub struct RwfindServerArgs {
+    /// Common PRISEM options.
+    #[command(flatten)]
+    pub common: CommonOpts,
+    /// Server options.
+    #[command(flatten)]
+    pub server: ServerOpts,
+    /// [added] The flow store: a directory of rwcut pipe text and nfdump CSV files, reloaded on
+    /// SIGHUP.
+    #[arg(long, value_name = "DIR", required_unless_present = "rwfind_command")]
+    pub flows: Option<PathBuf>,
+    /// [added] Front a real SiLK-based `rwfind` instead (`PATH -r FILE [-S D] [-E D] [-J] [-T N]
+    /// [-H]`, no shell).
+    #[arg(long, value_name = "PATH", conflicts_with = "flows")]
+    pub rwfind_command: Option<PathBuf>,
+    /// [added] A user name the service accepts (repeat for several) [default: lancepanel, the
+    /// original's one name].
+    #[arg(long = "allow-user", value_name = "NAME")]
+    pub allow_user: Vec<String>,
+}
+
+/// Reloads a store on every SIGHUP, logging the outcome; a failed reload keeps the old store.
+async fn reload_on_sighup<T>(what: &'static str, logger: Arc<Logger>, reload: T)
+where
+    T: Fn() -> Result<(usize, Vec<String>), String> + Send + 'static,
+{
+    let mut hup = match Reload::on_sighup() {
+        Ok(h) => h,
+        Err(e) => {
+            logger.warning(&format!("cannot watch SIGHUP, no reloads: {e}"));
+            return;
+        }
+    };
+    loop {
+        hup.next().await;
+        match reload() {
+            Ok((n, warnings)) => {
+                for w in &warnings {
+                    logger.warning(w);
+                }
+                logger.info(&format!("SIGHUP: {what} reloaded, {n} entries"));
+            }
+            Err(e) => logger.error(&format!(
+                "SIGHUP: {what} not reloaded, keeping the old one: {e}"
+            )),
+        }
+    }
+}
+
+/// Runs `cifbulk_server`.
+pub async fn cifbulk(mut args: CifbulkServerArgs) -> ExitCode {
+    args.common
+        .queue_base
+        .get_or_insert_with(|| super::clients::default_queue_base("cifbulk", "cifbulk_v1"));
+    let service = match (&args.store, &args.cif_command) {
+        (_, Some(cmd)) => CifBulk::with_command(cmd.clone()),
+        (Some(dir), None) => match crate::intel::SharedStore::open(dir) {
+            Ok(store) => {
+                for w in &store.get().warnings {
+                    eprintln!("cifbulk_server: {w}");
+                }
+                CifBulk::with_store(Arc::new(store))
+            }
+            Err(e) => return fail("cifbulk_server", e),
+        },
+        (None, None) => return fail("cifbulk_server", "give --store DIR or --cif-command PATH"),
+    };
+    let hook = |svc: Arc<CifBulk>, logger: Arc<Logger>| async move {
+        if let Some(store) = svc.store().cloned() {
+            reload_on_sighup("intelligence store", logger, move || {
+                store.reload().map(|s| (s.len(), s.warnings.clone()))
+            })
+            .await;
+        }
+    };
+    run_server("cifbulk", &args.common, &args.server, service, hook).await
+}
+
+/// Runs `rwfind_server`.
+pub async fn rwfind(args: RwfindServerArgs) -> ExitCode {
+    let service = match (&args.flows, &args.rwfind_command) {
+        (_, Some(cmd)) => RwFind::with_command(cmd.clone()),
+        (Some(dir), None) => match crate::flows::SharedStore::open(dir) {
+            Ok(store) => {
+                for w in &store.get().warnings {
+                    eprintln!("rwfind_server: {w}");
+                }
+                RwFind::with_store(Arc::new(store))
+            }
+            Err(e) => return fail("rwfind_server", e),
+        },
+        (None, None) => return fail("rwfind_server", "give --flows DIR or --rwfind-command PATH"),
+    };
+    let service = if args.allow_user.is_empty() {
+        service
+    } else {
+        service.with_users(args.allow_user.clone())
+    };
+    let hook = |svc: Arc<RwFind>, logger: Arc<Logger>| async move {
+        if let Some(store) = svc.store().cloned() {
+            reload_on_sighup("flow store", logger, move || {
+                store.reload().map(|s| (s.len(), s.warnings.clone()))
+            })
+            .await;
+        }
+    };
+    run_server("rwfind", &args.common, &args.server, service, hook).await
 }
