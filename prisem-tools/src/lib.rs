@@ -39,5 +39,6 @@ pub mod identity;
 pub mod intel;
 pub mod json;
 pub mod logmon;
+pub mod reload;
 pub mod rpc;
 pub mod services;

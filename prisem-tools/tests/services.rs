@@ -529,3 +529,66 @@ async fn our_clients_print_recorded_replies_of_a_pika_server() {
         let _ = std::fs::remove_file(file);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cifbulk_reloads_its_store_on_sighup() {
+    let base = unique_name("cifreload");
+    let dir = std::env::temp_dir().join(&base);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("a.csv"),
+        "indicator,description\n192.0.2.1,first\n",
+    )
+    .unwrap();
+    let s = server(
+        env!("CARGO_BIN_EXE_cifbulk_server"),
+        &base,
+        &["--store", dir.to_str().unwrap()],
+    )
+    .await;
+    let conn = Connection::connect(&amqp_url()).await.unwrap();
+    let c = Client::new(&conn, Identity::for_program("test"), "")
+        .await
+        .unwrap();
+    let ask = || AppData::new().with_file("searchfile", b"192.0.2.2\n");
+    let found = |r: prisem_tools::rpc::Reply| -> usize {
+        let v: Value = serde_json::from_slice(&r.stdout).unwrap();
+        v["results"][0]["results"].as_array().unwrap().len()
+    };
+    assert_eq!(
+        found(c.call(&queue_name(&base), ask(), T).await.unwrap()),
+        0
+    );
+    std::fs::write(
+        dir.join("b.jsonl"),
+        "{\"indicator\":\"192.0.2.2\",\"description\":\"new\"}\n",
+    )
+    .unwrap();
+    let pid = s.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut n = 0;
+    for _ in 0..100 {
+        n = found(c.call(&queue_name(&base), ask(), T).await.unwrap());
+        if n == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(n, 1, "the new feed file was not picked up");
+    // A store that cannot be read any more: the old one keeps serving.
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        found(c.call(&queue_name(&base), ask(), T).await.unwrap()),
+        1
+    );
+}

@@ -1,6 +1,6 @@
 //! The PRISEM servers: `anon_server`, `crosscor_server`, `cifbulk_server`, `rwfind_server`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -13,6 +13,7 @@ use crate::daemon::Reload;
 use crate::dimslog::Logger;
 use crate::flows::service::RwFind;
 use crate::intel::service::CifBulk;
+use crate::reload::{LoadDir, SharedStore};
 use crate::services::anon::Anon;
 use crate::services::crosscor::Crosscor;
 use crate::services::Blocking;
@@ -137,11 +138,20 @@ pub struct RwfindServerArgs {
     pub allow_user: Vec<String>,
 }
 
-/// Reloads a store on every SIGHUP, logging the outcome; a failed reload keeps the old store.
-async fn reload_on_sighup<T>(what: &'static str, logger: Arc<Logger>, reload: T)
-where
-    T: Fn() -> Result<(usize, Vec<String>), String> + Send + 'static,
-{
+/// Opens a store, printing what its loading skipped.
+fn open_store<T: LoadDir>(program: &str, dir: &Path) -> Result<Arc<SharedStore<T>>, String> {
+    let store = SharedStore::<T>::open(dir)?;
+    for w in store.get().warnings() {
+        eprintln!("{program}: {w}");
+    }
+    Ok(Arc::new(store))
+}
+
+/// Reloads `store` on every SIGHUP, logging the outcome; a failed reload keeps the old store.
+async fn reload_on_sighup<T: LoadDir>(store: Option<Arc<SharedStore<T>>>, logger: Arc<Logger>) {
+    let Some(store) = store else {
+        return;
+    };
     let mut hup = match Reload::on_sighup() {
         Ok(h) => h,
         Err(e) => {
@@ -151,15 +161,18 @@ where
     };
     loop {
         hup.next().await;
-        match reload() {
-            Ok((n, warnings)) => {
-                for w in &warnings {
+        match store.reload() {
+            Ok(fresh) => {
+                for w in fresh.warnings() {
                     logger.warning(w);
                 }
-                logger.info(&format!("SIGHUP: {what} reloaded, {n} entries"));
+                logger.info(&format!(
+                    "SIGHUP: store reloaded, {} entries",
+                    fresh.entries()
+                ));
             }
             Err(e) => logger.error(&format!(
-                "SIGHUP: {what} not reloaded, keeping the old one: {e}"
+                "SIGHUP: store not reloaded, keeping the old one: {e}"
             )),
         }
     }
@@ -172,25 +185,13 @@ pub async fn cifbulk(mut args: CifbulkServerArgs) -> ExitCode {
         .get_or_insert_with(|| super::clients::default_queue_base("cifbulk", "cifbulk_v1"));
     let service = match (&args.store, &args.cif_command) {
         (_, Some(cmd)) => CifBulk::with_command(cmd.clone()),
-        (Some(dir), None) => match crate::intel::SharedStore::open(dir) {
-            Ok(store) => {
-                for w in &store.get().warnings {
-                    eprintln!("cifbulk_server: {w}");
-                }
-                CifBulk::with_store(Arc::new(store))
-            }
+        (Some(dir), None) => match open_store("cifbulk_server", dir) {
+            Ok(store) => CifBulk::with_store(store),
             Err(e) => return fail("cifbulk_server", e),
         },
         (None, None) => return fail("cifbulk_server", "give --store DIR or --cif-command PATH"),
     };
-    let hook = |svc: Arc<CifBulk>, logger: Arc<Logger>| async move {
-        if let Some(store) = svc.store().cloned() {
-            reload_on_sighup("intelligence store", logger, move || {
-                store.reload().map(|s| (s.len(), s.warnings.clone()))
-            })
-            .await;
-        }
-    };
+    let hook = |svc: Arc<CifBulk>, logger| reload_on_sighup(svc.store().cloned(), logger);
     run_server("cifbulk", &args.common, &args.server, service, hook).await
 }
 
@@ -198,13 +199,8 @@ pub async fn cifbulk(mut args: CifbulkServerArgs) -> ExitCode {
 pub async fn rwfind(args: RwfindServerArgs) -> ExitCode {
     let service = match (&args.flows, &args.rwfind_command) {
         (_, Some(cmd)) => RwFind::with_command(cmd.clone()),
-        (Some(dir), None) => match crate::flows::SharedStore::open(dir) {
-            Ok(store) => {
-                for w in &store.get().warnings {
-                    eprintln!("rwfind_server: {w}");
-                }
-                RwFind::with_store(Arc::new(store))
-            }
+        (Some(dir), None) => match open_store("rwfind_server", dir) {
+            Ok(store) => RwFind::with_store(store),
             Err(e) => return fail("rwfind_server", e),
         },
         (None, None) => return fail("rwfind_server", "give --flows DIR or --rwfind-command PATH"),
@@ -214,13 +210,6 @@ pub async fn rwfind(args: RwfindServerArgs) -> ExitCode {
     } else {
         service.with_users(args.allow_user.clone())
     };
-    let hook = |svc: Arc<RwFind>, logger: Arc<Logger>| async move {
-        if let Some(store) = svc.store().cloned() {
-            reload_on_sighup("flow store", logger, move || {
-                store.reload().map(|s| (s.len(), s.warnings.clone()))
-            })
-            .await;
-        }
-    };
+    let hook = |svc: Arc<RwFind>, logger| reload_on_sighup(svc.store().cloned(), logger);
     run_server("rwfind", &args.common, &args.server, service, hook).await
 }

@@ -13,8 +13,7 @@
 //! inside one of the searched networks) runs on the window only.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::path::Path;
 
 use chrono::NaiveDateTime;
 use ipnet::IpNet;
@@ -233,18 +232,8 @@ impl Store {
     /// Loads every file of `dir` (sorted by name; files that start with `.` and `README` files
     /// are left out).
     pub fn load(dir: &Path) -> Result<Self, String> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .filter(|p| {
-                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                !name.starts_with('.') && !name.starts_with("README")
-            })
-            .collect();
-        files.sort();
         let mut store = Self::default();
-        for file in files {
+        for file in crate::reload::sorted_files(dir)? {
             let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             store.add(&file, &bytes);
         }
@@ -325,40 +314,20 @@ impl Store {
     }
 }
 
-/// A flow store that can be reloaded while it serves.
-#[derive(Debug)]
-pub struct SharedStore {
-    dir: PathBuf,
-    current: RwLock<Arc<Store>>,
-}
+/// The flow store, reloadable.
+pub type SharedStore = crate::reload::SharedStore<Store>;
 
-impl SharedStore {
-    /// Loads `dir`.
-    pub fn open(dir: &Path) -> Result<Self, String> {
-        Ok(Self {
-            dir: dir.to_owned(),
-            current: RwLock::new(Arc::new(Store::load(dir)?)),
-        })
+impl crate::reload::LoadDir for Store {
+    fn load_dir(dir: &Path) -> Result<Self, String> {
+        Self::load(dir)
     }
 
-    /// The store as loaded now.
-    pub fn get(&self) -> Arc<Store> {
-        Arc::clone(
-            &self
-                .current
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+    fn entries(&self) -> usize {
+        self.len()
     }
 
-    /// Loads the directory again; on failure the old store stays and the error is returned.
-    pub fn reload(&self) -> Result<Arc<Store>, String> {
-        let fresh = Arc::new(Store::load(&self.dir)?);
-        *self
-            .current
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&fresh);
-        Ok(fresh)
+    fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 }
 

@@ -559,18 +559,10 @@ mod tests {
 
     #[tokio::test]
     async fn fronts_a_real_rwfind_with_a_fixed_argv() {
-        let dir = std::env::temp_dir().join(format!("fake-rwfind-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let fake = dir.join("rwfind");
-        std::fs::write(
-            &fake,
+        let fake = crate::reload::fake_program(
+            "rwfind",
             "#!/usr/bin/python3\nimport json, sys\nitems = open(sys.argv[2]).read().split()\nprint(json.dumps({\"argv\": sys.argv[3:], \"items\": items}))\n",
-        )
-        .unwrap();
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
+        );
         let s = RwFind::with_command(fake);
         let r = call(&s, request("203.0.113.0/24\n2001:db8::1\n").with("topn", 3)).await;
         assert_eq!(r.retcode, 0, "{}", String::from_utf8_lossy(&r.stderr));
@@ -588,6 +580,5 @@ mod tests {
             ])
         );
         assert_eq!(v["items"], json!(["203.0.113.0/24", "2001:db8::1"]));
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -21,8 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::path::Path;
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -249,16 +248,10 @@ fn record(get: &dyn Fn(&str) -> Option<String>) -> Result<Record, String> {
 }
 
 impl Store {
-    /// Loads every feed file of `dir` (sorted by name).
+    /// Loads every feed file of `dir` (sorted by name; other files are left alone).
     pub fn load(dir: &Path) -> Result<Self, String> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
         let mut store = Self::default();
-        for file in files {
+        for file in crate::reload::sorted_files(dir)? {
             let ext = file
                 .extension()
                 .and_then(|e| e.to_str())
@@ -439,40 +432,20 @@ impl Store {
     }
 }
 
-/// A store that can be reloaded while it serves.
-#[derive(Debug)]
-pub struct SharedStore {
-    dir: PathBuf,
-    current: RwLock<Arc<Store>>,
-}
+/// The intelligence store, reloadable.
+pub type SharedStore = crate::reload::SharedStore<Store>;
 
-impl SharedStore {
-    /// Loads `dir`.
-    pub fn open(dir: &Path) -> Result<Self, String> {
-        Ok(Self {
-            dir: dir.to_owned(),
-            current: RwLock::new(Arc::new(Store::load(dir)?)),
-        })
+impl crate::reload::LoadDir for Store {
+    fn load_dir(dir: &Path) -> Result<Self, String> {
+        Self::load(dir)
     }
 
-    /// The store as loaded now.
-    pub fn get(&self) -> Arc<Store> {
-        Arc::clone(
-            &self
-                .current
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+    fn entries(&self) -> usize {
+        self.len()
     }
 
-    /// Loads the directory again; on failure the old store stays and the error is returned.
-    pub fn reload(&self) -> Result<Arc<Store>, String> {
-        let fresh = Arc::new(Store::load(&self.dir)?);
-        *self
-            .current
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&fresh);
-        Ok(fresh)
+    fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 }
 

@@ -302,19 +302,11 @@ mod tests {
 
     #[tokio::test]
     async fn fronts_a_real_cif_with_a_fixed_argv() {
-        let dir = std::env::temp_dir().join(format!("fake-cif-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let fake = dir.join("cif");
         // The fake cif prints its arguments as a JSON array of strings, one record.
-        std::fs::write(
-            &fake,
+        let fake = crate::reload::fake_program(
+            "cif",
             "#!/usr/bin/python3\nimport json, sys\nprint(json.dumps([{\"argv\": sys.argv[1:]}]))\n",
-        )
-        .unwrap();
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
+        );
         let s = CifBulk::with_command(fake);
         let items = "evil.example\n$(id);rm -rf /\n203.0.113.5\n";
         let r = call(
@@ -329,6 +321,5 @@ mod tests {
         );
         assert!(v["results"][1]["error"].is_string(), "never handed to cif");
         assert_eq!(v["results"][2]["results"][0]["argv"][2], "203.0.113.5");
-        let _ = std::fs::remove_dir_all(dir);
     }
 }
