@@ -39,6 +39,32 @@ fn read_optional(path: Option<&Path>) -> Result<Vec<u8>, String> {
     path.map_or(Ok(Vec::new()), read_input)
 }
 
+/// The text and the map that anon and crosscor send.
+#[derive(Debug, Clone, Args)]
+pub struct TextArgs {
+    /// The text (`-` or absent: standard input).
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub read: Option<PathBuf>,
+    /// The network map (`CIDR_or_.domain|SiteID|AnonString` lines) [default: the server's].
+    #[arg(short = 'm', long = "netmap", value_name = "MAP")]
+    pub netmap: Option<PathBuf>,
+}
+
+impl TextArgs {
+    /// `data` and `netmap`, with the usage flag (which sends no data).
+    fn appdata(&self, usage: bool) -> Result<AppData, String> {
+        let data = if usage {
+            Vec::new()
+        } else {
+            read_data(self.read.as_deref())?
+        };
+        Ok(AppData::new()
+            .with_file("data", &data)
+            .with_file("netmap", &read_optional(self.netmap.as_deref())?)
+            .with_flag("usage", usage))
+    }
+}
+
 /// `anon_client`: anonymise the addresses and names in a text.
 #[derive(Debug, Parser)]
 #[command(name = "anon_client", version)]
@@ -46,12 +72,9 @@ pub struct AnonClientArgs {
     /// Common PRISEM options.
     #[command(flatten)]
     pub common: CommonOpts,
-    /// The text to anonymise (`-` or absent: standard input).
-    #[arg(short = 'r', long = "read", value_name = "FILE")]
-    pub read: Option<PathBuf>,
-    /// The network map (`CIDR_or_.domain|SiteID|AnonString` lines) [default: the server's].
-    #[arg(short = 'm', long = "netmap", value_name = "MAP")]
-    pub netmap: Option<PathBuf>,
+    /// The text and the map.
+    #[command(flatten)]
+    pub text: TextArgs,
     /// Append the per-site counts of distinct hosts.
     #[arg(short = 's', long)]
     pub stats: bool,
@@ -66,17 +89,11 @@ pub struct AnonClientArgs {
 impl AnonClientArgs {
     /// The request's appdata.
     pub fn appdata(&self) -> Result<AppData, String> {
-        let data = if self.usage {
-            Vec::new()
-        } else {
-            read_data(self.read.as_deref())?
-        };
-        Ok(AppData::new()
-            .with_file("data", &data)
-            .with_file("netmap", &read_optional(self.netmap.as_deref())?)
+        Ok(self
+            .text
+            .appdata(self.usage)?
             .with_flag("stats", self.stats)
-            .with_flag("json", self.json)
-            .with_flag("usage", self.usage))
+            .with_flag("json", self.json))
     }
 }
 
@@ -87,12 +104,9 @@ pub struct CrosscorClientArgs {
     /// Common PRISEM options.
     #[command(flatten)]
     pub common: CommonOpts,
-    /// The text to correlate (`-` or absent: standard input).
-    #[arg(short = 'r', long = "read", value_name = "FILE")]
-    pub read: Option<PathBuf>,
-    /// The network map [default: the server's].
-    #[arg(short = 'm', long = "netmap", value_name = "MAP")]
-    pub netmap: Option<PathBuf>,
+    /// The text and the map.
+    #[command(flatten)]
+    pub text: TextArgs,
     /// Whether the addresses are of a friend or a foe.
     #[arg(
         short = 'I',
@@ -112,17 +126,11 @@ pub struct CrosscorClientArgs {
 impl CrosscorClientArgs {
     /// The request's appdata.
     pub fn appdata(&self) -> Result<AppData, String> {
-        let data = if self.usage {
-            Vec::new()
-        } else {
-            read_data(self.read.as_deref())?
-        };
-        Ok(AppData::new()
-            .with_file("data", &data)
-            .with_file("netmap", &read_optional(self.netmap.as_deref())?)
+        Ok(self
+            .text
+            .appdata(self.usage)?
             .with("iff", self.iff.as_str())
-            .with_flag("stats", self.stats)
-            .with_flag("usage", self.usage))
+            .with_flag("stats", self.stats))
     }
 }
 
