@@ -246,6 +246,20 @@ async fn crosscor_into_cumdist() {
         text(&dist.stdout),
         "UWMED 3 42.86 42.86\nCTYSEA 2 28.57 71.43\nKCNET 1 14.29 85.71\nSEAPORT 1 14.29 100.00\nALLSITES 7 100.00\n"
     );
+    // The pika contract client gets the same correlation.
+    let q = queue_name(&base);
+    let appdata = json!({
+        "data": encode_base64(&std::fs::read(&report).unwrap()),
+        "netmap": encode_base64(&std::fs::read(&map).unwrap()),
+        "iff": "friend", "stats": "true",
+    });
+    let pika = tokio::task::spawn_blocking(move || pika_client(&q, &appdata))
+        .await
+        .unwrap();
+    let pv: Value = serde_json::from_str(pika["stdout"].as_str().unwrap()).unwrap();
+    assert_eq!(pv["matching"], v["matching"]);
+    assert_eq!(pv["matching_stats"], v["matching_stats"]);
+
     let bad = Command::new(env!("CARGO_BIN_EXE_cumdist"))
         .arg("/dev/null")
         .output()
