@@ -1,6 +1,6 @@
 //! The PRISEM clients: `anon_client`, `crosscor_client`, `cifbulk_client`, `rwfind_client`.
 //! Each turns its options into the service's appdata and makes one call
-//! ([`run_client`](super::prisem::run_client)).
+//! ([`run_client`]).
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -221,7 +221,7 @@ pub struct RwfindClientArgs {
     /// Add the top N address pairs by bytes.
     #[arg(short = 'T', long = "topn", value_name = "N", default_value_t = 0)]
     pub topn: u32,
-    /// [added] The user name sent for the server's authorization check [default: the one
+    /// (added) The user name sent for the server's authorization check [default: the one
     /// name the original server accepted].
     #[arg(long, value_name = "NAME", default_value = "lancepanel")]
     pub user: String,

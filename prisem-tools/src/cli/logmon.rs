@@ -59,24 +59,24 @@ pub struct LogmonArgs {
     #[arg(short = 's', long = "send", value_name = "FILE", num_args = 1..)]
     pub send: Vec<PathBuf>,
 
-    /// [added] Monitor: show lines at this level or more severe. Send: the level of the lines
+    /// (added) Monitor: show lines at this level or more severe. Send: the level of the lines
     /// sent [default: INFO]. EMERGENCY, ALERT, CRITICAL, ERROR, WARNING, NOTICE, INFO, DEBUG.
     #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
     pub level: Option<Level>,
 
-    /// [added] Show only lines from this host (full or short name).
+    /// (added) Show only lines from this host (full or short name).
     #[arg(long, value_name = "HOST")]
     pub host: Option<String>,
 
-    /// [added] Show only lines of this component (program).
+    /// (added) Show only lines of this component (program).
     #[arg(long, value_name = "NAME")]
     pub component: Option<String>,
 
-    /// [added] Show only lines matching this regular expression.
+    /// (added) Show only lines matching this regular expression.
     #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
     pub grep: Option<Regex>,
 
-    /// [added] Exit after showing this many lines.
+    /// (added) Exit after showing this many lines.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
 }

@@ -1,7 +1,7 @@
 //! What every PRISEM program shares on its command line, and the two ways they run: as a
 //! client making one call ([`run_client`]) or as a server ([`run_server`]).
 //!
-//! Options marked "[added]" in `--help` did not exist in the original programs.
+//! Options marked "(added)" in `--help` did not exist in the original programs.
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -36,16 +36,16 @@ pub struct CommonOpts {
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
-    /// [added] RabbitMQ URI (amqp:// or amqps:// for TLS; AMQP_URL). Overrides the server,
+    /// (added) RabbitMQ URI (amqp:// or amqps:// for TLS; AMQP_URL). Overrides the server,
     /// virtual host, user and password of the configuration.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
 
-    /// [added] Seconds to wait for the broker and for a reply.
+    /// (added) Seconds to wait for the broker and for a reply.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = parse_seconds)]
     pub timeout: f64,
 
-    /// [added] Do not reconnect when the broker goes away (by default the program reconnects,
+    /// (added) Do not reconnect when the broker goes away (by default the program reconnects,
     /// restores its queues and consumers, and carries on).
     #[arg(long)]
     pub no_recovery: bool,
@@ -89,15 +89,15 @@ impl CommonOpts {
 /// Options of every PRISEM server.
 #[derive(Debug, Clone, Args)]
 pub struct ServerOpts {
-    /// [added] Concurrent workers, each a consumer on its own channel.
+    /// (added) Concurrent workers, each a consumer on its own channel.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: u16,
 
-    /// [added] Largest request accepted, in bytes (larger ones get an error reply).
+    /// (added) Largest request accepted, in bytes (larger ones get an error reply).
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     pub max_request_size: usize,
 
-    /// [added] Seconds a request may run before it gets an error reply.
+    /// (added) Seconds a request may run before it gets an error reply.
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = parse_seconds)]
     pub request_timeout: f64,
 }

@@ -28,10 +28,10 @@ pub struct AnonServerArgs {
     /// Server options.
     #[command(flatten)]
     pub server: ServerOpts,
-    /// [added] The network map used when a request brings none.
+    /// (added) The network map used when a request brings none.
     #[arg(long, value_name = "MAP")]
     pub netmap: Option<PathBuf>,
-    /// [added] Replace addresses outside the map by keyed, prefix-preserving pseudonyms; the key
+    /// (added) Replace addresses outside the map by keyed, prefix-preserving pseudonyms; the key
     /// file holds 32 bytes, raw or as 64 hex digits. Off by default.
     #[arg(long, value_name = "KEYFILE")]
     pub pseudonymize: Option<PathBuf>,
@@ -47,7 +47,7 @@ pub struct CrosscorServerArgs {
     /// Server options.
     #[command(flatten)]
     pub server: ServerOpts,
-    /// [added] The network map used when a request brings none.
+    /// (added) The network map used when a request brings none.
     #[arg(long, value_name = "MAP")]
     pub netmap: Option<PathBuf>,
 }
@@ -105,11 +105,11 @@ pub struct CifbulkServerArgs {
     /// Server options.
     #[command(flatten)]
     pub server: ServerOpts,
-    /// [added] The threat-intelligence store: a directory of CSV and JSON-lines feeds, reloaded
+    /// (added) The threat-intelligence store: a directory of CSV and JSON-lines feeds, reloaded
     /// on SIGHUP.
     #[arg(long, value_name = "DIR", required_unless_present = "cif_command")]
     pub store: Option<PathBuf>,
-    /// [added] Front a real `cif` instead: run `PATH -n -q ITEM -p json` per item (no shell).
+    /// (added) Front a real `cif` instead: run `PATH -n -q ITEM -p json` per item (no shell).
     #[arg(long, value_name = "PATH", conflicts_with = "store")]
     pub cif_command: Option<PathBuf>,
 }
@@ -124,15 +124,15 @@ pub struct RwfindServerArgs {
     /// Server options.
     #[command(flatten)]
     pub server: ServerOpts,
-    /// [added] The flow store: a directory of rwcut pipe text and nfdump CSV files, reloaded on
+    /// (added) The flow store: a directory of rwcut pipe text and nfdump CSV files, reloaded on
     /// SIGHUP.
     #[arg(long, value_name = "DIR", required_unless_present = "rwfind_command")]
     pub flows: Option<PathBuf>,
-    /// [added] Front a real SiLK-based `rwfind` instead (`PATH -r FILE [-S D] [-E D] [-J] [-T N]
+    /// (added) Front a real SiLK-based `rwfind` instead (`PATH -r FILE [-S D] [-E D] [-J] [-T N]
     /// [-H]`, no shell).
     #[arg(long, value_name = "PATH", conflicts_with = "flows")]
     pub rwfind_command: Option<PathBuf>,
-    /// [added] A user name the service accepts (repeat for several) [default: lancepanel, the
+    /// (added) A user name the service accepts (repeat for several) [default: lancepanel, the
     /// original's one name].
     #[arg(long = "allow-user", value_name = "NAME")]
     pub allow_user: Vec<String>,

@@ -1,4 +1,4 @@
-//! The PRISEM services built into prisem-tools, each a [`Service`](crate::rpc::Service) a server
+//! The PRISEM services built into prisem-tools, each a [`Service`] a server
 //! can run: [`anon`] (rewrites addresses inside mapped networks) and [`crosscor`] (correlates
 //! the addresses of a text with the sites of a network map).
 
