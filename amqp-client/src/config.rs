@@ -215,11 +215,22 @@ impl ConnectionConfig {
         Ok(Self::from_parsed_uri(&AmqpUri::parse(uri)?))
     }
 
+    /// A configuration from several URIs naming the nodes of one cluster (see
+    /// [`AmqpUri::parse_many`]): the first URI's settings, every URI's hosts.
+    pub fn from_uris<I, S>(uris: I) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Ok(Self::from_parsed_uri(&AmqpUri::parse_many(uris)?))
+    }
+
     /// A configuration from an already parsed URI.
     pub fn from_parsed_uri(uri: &AmqpUri) -> Self {
         let mut cfg = Self {
             host: uri.host.clone(),
             port: uri.port,
+            endpoints: uri.endpoints.clone(),
             vhost: uri.vhost.clone(),
             credentials: Credentials::new(uri.username_or_default(), uri.password_or_default()),
             connection_name: uri.connection_name.clone(),
@@ -491,6 +502,16 @@ mod tests {
         assert_eq!(c.connection_name.as_deref(), Some("n"));
         let tls = c.tls.unwrap();
         assert_eq!(tls.ca_cert_file.unwrap().to_str(), Some("/ca.pem"));
+    }
+
+    #[test]
+    fn uri_hosts_become_endpoints() {
+        let c = ConnectionConfig::from_uri("amqp://u:p@h1:5700,h2:5701,h3/v").unwrap();
+        let all: Vec<String> = c.all_endpoints().iter().map(|e| e.to_string()).collect();
+        assert_eq!(all, ["h1:5700", "h2:5701", "h3:5672"]);
+        let c = ConnectionConfig::from_uris(["amqp://h1:5700/v", "amqp://h2:5701/v"]).unwrap();
+        assert_eq!(c.endpoints, [Endpoint::new("h2", 5701)]);
+        assert!(ConnectionConfig::from_uris(["amqp://h1/v", "amqp://h2/w"]).is_err());
     }
 
     #[test]
