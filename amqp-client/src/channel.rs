@@ -424,6 +424,12 @@ impl Channel {
         name: &str,
         options: QueueDeclareOptions,
     ) -> Result<QueueInfo> {
+        let mut arguments = options.arguments;
+        if let Some(kind) = options.queue_type {
+            arguments
+                .insert("x-queue-type", kind.as_str())
+                .map_err(|e| Error::Config(format!("queue.declare arguments: {e}")))?;
+        }
         let declare = queue::Declare {
             queue: short(name)?,
             passive: options.passive,
@@ -431,7 +437,7 @@ impl Channel {
             exclusive: options.exclusive,
             auto_delete: options.auto_delete,
             no_wait: false,
-            arguments: options.arguments,
+            arguments,
         };
         let reply = self.call(Method::QueueDeclare(declare.clone())).await?;
         if let Reply::Method(Method::QueueDeclareOk(ok)) = &reply {

@@ -162,7 +162,9 @@ pub enum ConnectionEvent {
         entity: String,
         /// Why.
         error: String,
-        /// What recovery did: `"retrying"` or `"skipped"`.
+        /// What recovery did: `"retrying"`, `"skipped"`, or `"retrying in the background"`
+        /// (a queue whose node is down, with its bindings and consumers: see
+        /// [`crate::RecoveryPolicy`]).
         action: &'static str,
     },
     /// A server-named queue was declared again and got a new name; its bindings and
@@ -223,6 +225,9 @@ pub(crate) struct Inner {
     pub(crate) recovery_enabled: bool,
     /// Whether failures are recovered from now.
     pub(crate) recovers: bool,
+    /// The application asked to close: whatever ends the connection now (the broker's own
+    /// close crossing ours, a reset) ends it for good.
+    user_closing: bool,
     /// Why the connection was last lost.
     pub(crate) lost_cause: Option<Error>,
     /// What recovery declares again.
@@ -231,6 +236,9 @@ pub(crate) struct Inner {
     pub(crate) tuning: Option<Tuning>,
     /// The endpoint of the current connection.
     pub(crate) endpoint: Option<Endpoint>,
+    /// How many times the connection was lost: work started for one connection (restoring a
+    /// consumer in the background) stops once it changes.
+    pub(crate) losses: u64,
 }
 
 impl Inner {
@@ -269,6 +277,7 @@ impl Inner {
     /// dropped (the broker redelivers them), and every channel enters a new epoch.
     fn lose(&mut self, error: Error, pending: Vec<Waiter>) {
         let lost = Error::ConnectionLost(Arc::new(error.clone()));
+        self.losses = self.losses.wrapping_add(1);
         for w in pending {
             w.complete(Err(lost.clone()));
         }
@@ -349,6 +358,7 @@ impl Inner {
             self.dispatch();
             return false;
         }
+        self.user_closing = true;
         self.proto.close(code, text, Instant::now());
         self.dispatch();
         true
@@ -555,7 +565,7 @@ impl Inner {
                     error.close_reason(),
                     Some(r) if r.initiator == Initiator::User
                 );
-                if self.recovers && self.final_error.is_none() && !by_user {
+                if self.recovers && self.final_error.is_none() && !by_user && !self.user_closing {
                     self.lose(error, pending);
                     return None;
                 }
@@ -907,10 +917,12 @@ impl Connection {
                 state: tokio::sync::watch::Sender::new(ConnectionState::Open),
                 recovery_enabled: false,
                 recovers: false,
+                user_closing: false,
                 lost_cause: None,
                 topology: Topology::default(),
                 tuning: None,
                 endpoint: None,
+                losses: 0,
             }),
             consumer_buffer: cfg.consumer_buffer.max(1),
             consumer_buffer_bytes: cfg.consumer_buffer_bytes.max(1),
