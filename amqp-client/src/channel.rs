@@ -11,7 +11,9 @@ use amqp_wire::{
 };
 
 use crate::confirm::{ConfirmTracker, PublishConfirm};
-use crate::connection::{ChanEntry, ConnGuard, Inner, ReplyFuture, Shared, Then, Waiter};
+use crate::connection::{
+    ChanEntry, ConnGuard, ConnectionState, Inner, ReplyFuture, Shared, Then, Waiter,
+};
 use crate::consumer::{Consumer, Returns};
 use crate::error::{Error, Initiator, Result};
 use crate::mailbox::{lock, Mailbox};
@@ -622,7 +624,28 @@ impl Channel {
             }));
         }
         let core = self.core();
-        poll_fn(|cx| core.poll_publish(cx, exchange, routing_key, options, properties, body)).await
+        let deadline = options
+            .wait_for_recovery
+            .map(|wait| tokio::time::Instant::now() + wait);
+        loop {
+            let published = poll_fn(|cx| {
+                core.poll_publish(cx, exchange, routing_key, options, properties, body)
+            })
+            .await;
+            match (published, deadline) {
+                (Err(Error::Recovering), Some(deadline)) => {
+                    let mut state = core.shared.lock().state.subscribe();
+                    let open = async {
+                        let _ = state.wait_for(|s| *s != ConnectionState::Recovering).await;
+                    };
+                    // Open again (or closed for good, which the next try reports).
+                    if tokio::time::timeout_at(deadline, open).await.is_err() {
+                        return Err(Error::Recovering);
+                    }
+                }
+                (published, _) => return published,
+            }
+        }
     }
 
     /// Fetches one message (`basic.get`); `None` if the queue is empty.

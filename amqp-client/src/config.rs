@@ -78,6 +78,12 @@ pub struct ConnectionConfig {
     pub wait_while_blocked: bool,
     /// The largest message body accepted from the broker; bigger ones are a connection error.
     pub max_message_size: u64,
+    /// How long the socket may take no bytes at all while the client has bytes to write
+    /// before the connection counts as lost (an I/O error, `TimedOut`, which starts a
+    /// recovery when one is configured): a peer that stopped reading. Not counted while the
+    /// broker has blocked the connection (`connection.blocked`: it stops reading on purpose).
+    /// `None`: wait for ever (heartbeats still notice a peer that went silent).
+    pub write_stall_timeout: Option<Duration>,
     /// More brokers to try, after `host:port`, when connecting and recovering (a cluster's
     /// other nodes). A URI with several hosts (`amqp://h1:5672,h2:5673/vhost`) fills it.
     pub endpoints: Vec<Endpoint>,
@@ -202,6 +208,7 @@ impl Default for ConnectionConfig {
             write_buffer_limit: 4 << 20,
             wait_while_blocked: true,
             max_message_size: 512 << 20,
+            write_stall_timeout: Some(Duration::from_secs(60)),
             endpoints: Vec::new(),
             recovery: None,
         }
@@ -358,6 +365,12 @@ impl ConnectionConfig {
     /// Sets how many octets of outgoing frames may queue before publishers wait.
     pub fn with_write_buffer_limit(mut self, octets: usize) -> Self {
         self.write_buffer_limit = octets;
+        self
+    }
+
+    /// Sets how long a write may make no progress before the connection counts as lost.
+    pub fn with_write_stall_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.write_stall_timeout = timeout;
         self
     }
 

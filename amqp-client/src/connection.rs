@@ -708,6 +708,8 @@ pub(crate) struct Shared {
     pub(crate) consumer_buffer_bytes: usize,
     pub(crate) write_buffer_limit: usize,
     pub(crate) wait_while_blocked: bool,
+    /// See [`ConnectionConfig::write_stall_timeout`].
+    pub(crate) write_stall_timeout: Option<Duration>,
     /// How long a synchronous request waits for its reply.
     pub(crate) request_timeout: Duration,
     /// Wakes a recovery that sleeps between attempts when the application closes.
@@ -927,6 +929,7 @@ impl Connection {
             consumer_buffer: cfg.consumer_buffer.max(1),
             consumer_buffer_bytes: cfg.consumer_buffer_bytes.max(1),
             write_buffer_limit: cfg.write_buffer_limit.max(1),
+            write_stall_timeout: cfg.write_stall_timeout,
             wait_while_blocked: cfg.wait_while_blocked,
             request_timeout: cfg.request_timeout,
             cancel: tokio::sync::Notify::new(),

@@ -183,6 +183,10 @@ pub struct PublishOptions {
     /// Return the message if no consumer can take it at once (not supported by RabbitMQ,
     /// which closes the connection).
     pub immediate: bool,
+    /// While the connection is recovering, wait up to this long for it to be open again
+    /// instead of failing at once with [`Error::Recovering`](crate::Error::Recovering) (which
+    /// is still the answer if the deadline passes first). `None`: fail at once.
+    pub wait_for_recovery: Option<std::time::Duration>,
 }
 
 /// Options of `basic.get`.
