@@ -11,7 +11,9 @@ use amqp_wire::{
 };
 
 use crate::confirm::{ConfirmTracker, PublishConfirm};
-use crate::connection::{ChanEntry, ConnGuard, Inner, ReplyFuture, Shared, Then, Waiter};
+use crate::connection::{
+    ChanEntry, ConnGuard, ConnectionState, Inner, ReplyFuture, Shared, Then, Waiter,
+};
 use crate::consumer::{Consumer, Returns};
 use crate::error::{Error, Initiator, Result};
 use crate::mailbox::{lock, Mailbox};
@@ -424,6 +426,12 @@ impl Channel {
         name: &str,
         options: QueueDeclareOptions,
     ) -> Result<QueueInfo> {
+        let mut arguments = options.arguments;
+        if let Some(kind) = options.queue_type {
+            arguments
+                .insert("x-queue-type", kind.as_str())
+                .map_err(|e| Error::Config(format!("queue.declare arguments: {e}")))?;
+        }
         let declare = queue::Declare {
             queue: short(name)?,
             passive: options.passive,
@@ -431,7 +439,7 @@ impl Channel {
             exclusive: options.exclusive,
             auto_delete: options.auto_delete,
             no_wait: false,
-            arguments: options.arguments,
+            arguments,
         };
         let reply = self.call(Method::QueueDeclare(declare.clone())).await?;
         if let Reply::Method(Method::QueueDeclareOk(ok)) = &reply {
@@ -616,7 +624,28 @@ impl Channel {
             }));
         }
         let core = self.core();
-        poll_fn(|cx| core.poll_publish(cx, exchange, routing_key, options, properties, body)).await
+        let deadline = options
+            .wait_for_recovery
+            .map(|wait| tokio::time::Instant::now() + wait);
+        loop {
+            let published = poll_fn(|cx| {
+                core.poll_publish(cx, exchange, routing_key, options, properties, body)
+            })
+            .await;
+            match (published, deadline) {
+                (Err(Error::Recovering), Some(deadline)) => {
+                    let mut state = core.shared.lock().state.subscribe();
+                    let open = async {
+                        let _ = state.wait_for(|s| *s != ConnectionState::Recovering).await;
+                    };
+                    // Open again (or closed for good, which the next try reports).
+                    if tokio::time::timeout_at(deadline, open).await.is_err() {
+                        return Err(Error::Recovering);
+                    }
+                }
+                (published, _) => return published,
+            }
+        }
     }
 
     /// Fetches one message (`basic.get`); `None` if the queue is empty.

@@ -78,6 +78,12 @@ pub struct ConnectionConfig {
     pub wait_while_blocked: bool,
     /// The largest message body accepted from the broker; bigger ones are a connection error.
     pub max_message_size: u64,
+    /// How long the socket may take no bytes at all while the client has bytes to write
+    /// before the connection counts as lost (an I/O error, `TimedOut`, which starts a
+    /// recovery when one is configured): a peer that stopped reading. Not counted while the
+    /// broker has blocked the connection (`connection.blocked`: it stops reading on purpose).
+    /// `None`: wait for ever (heartbeats still notice a peer that went silent).
+    pub write_stall_timeout: Option<Duration>,
     /// More brokers to try, after `host:port`, when connecting and recovering (a cluster's
     /// other nodes). A URI with several hosts (`amqp://h1:5672,h2:5673/vhost`) fills it.
     pub endpoints: Vec<Endpoint>,
@@ -202,6 +208,7 @@ impl Default for ConnectionConfig {
             write_buffer_limit: 4 << 20,
             wait_while_blocked: true,
             max_message_size: 512 << 20,
+            write_stall_timeout: Some(Duration::from_secs(60)),
             endpoints: Vec::new(),
             recovery: None,
         }
@@ -215,11 +222,22 @@ impl ConnectionConfig {
         Ok(Self::from_parsed_uri(&AmqpUri::parse(uri)?))
     }
 
+    /// A configuration from several URIs naming the nodes of one cluster (see
+    /// [`AmqpUri::parse_many`]): the first URI's settings, every URI's hosts.
+    pub fn from_uris<I, S>(uris: I) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Ok(Self::from_parsed_uri(&AmqpUri::parse_many(uris)?))
+    }
+
     /// A configuration from an already parsed URI.
     pub fn from_parsed_uri(uri: &AmqpUri) -> Self {
         let mut cfg = Self {
             host: uri.host.clone(),
             port: uri.port,
+            endpoints: uri.endpoints.clone(),
             vhost: uri.vhost.clone(),
             credentials: Credentials::new(uri.username_or_default(), uri.password_or_default()),
             connection_name: uri.connection_name.clone(),
@@ -347,6 +365,12 @@ impl ConnectionConfig {
     /// Sets how many octets of outgoing frames may queue before publishers wait.
     pub fn with_write_buffer_limit(mut self, octets: usize) -> Self {
         self.write_buffer_limit = octets;
+        self
+    }
+
+    /// Sets how long a write may make no progress before the connection counts as lost.
+    pub fn with_write_stall_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.write_stall_timeout = timeout;
         self
     }
 
@@ -491,6 +515,16 @@ mod tests {
         assert_eq!(c.connection_name.as_deref(), Some("n"));
         let tls = c.tls.unwrap();
         assert_eq!(tls.ca_cert_file.unwrap().to_str(), Some("/ca.pem"));
+    }
+
+    #[test]
+    fn uri_hosts_become_endpoints() {
+        let c = ConnectionConfig::from_uri("amqp://u:p@h1:5700,h2:5701,h3/v").unwrap();
+        let all: Vec<String> = c.all_endpoints().iter().map(|e| e.to_string()).collect();
+        assert_eq!(all, ["h1:5700", "h2:5701", "h3:5672"]);
+        let c = ConnectionConfig::from_uris(["amqp://h1:5700/v", "amqp://h2:5701/v"]).unwrap();
+        assert_eq!(c.endpoints, [Endpoint::new("h2", 5701)]);
+        assert!(ConnectionConfig::from_uris(["amqp://h1/v", "amqp://h2/w"]).is_err());
     }
 
     #[test]

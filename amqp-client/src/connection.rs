@@ -162,7 +162,9 @@ pub enum ConnectionEvent {
         entity: String,
         /// Why.
         error: String,
-        /// What recovery did: `"retrying"` or `"skipped"`.
+        /// What recovery did: `"retrying"`, `"skipped"`, or `"retrying in the background"`
+        /// (a queue whose node is down, with its bindings and consumers: see
+        /// [`crate::RecoveryPolicy`]).
         action: &'static str,
     },
     /// A server-named queue was declared again and got a new name; its bindings and
@@ -223,6 +225,9 @@ pub(crate) struct Inner {
     pub(crate) recovery_enabled: bool,
     /// Whether failures are recovered from now.
     pub(crate) recovers: bool,
+    /// The application asked to close: whatever ends the connection now (the broker's own
+    /// close crossing ours, a reset) ends it for good.
+    user_closing: bool,
     /// Why the connection was last lost.
     pub(crate) lost_cause: Option<Error>,
     /// What recovery declares again.
@@ -231,6 +236,9 @@ pub(crate) struct Inner {
     pub(crate) tuning: Option<Tuning>,
     /// The endpoint of the current connection.
     pub(crate) endpoint: Option<Endpoint>,
+    /// How many times the connection was lost: work started for one connection (restoring a
+    /// consumer in the background) stops once it changes.
+    pub(crate) losses: u64,
 }
 
 impl Inner {
@@ -269,6 +277,7 @@ impl Inner {
     /// dropped (the broker redelivers them), and every channel enters a new epoch.
     fn lose(&mut self, error: Error, pending: Vec<Waiter>) {
         let lost = Error::ConnectionLost(Arc::new(error.clone()));
+        self.losses = self.losses.wrapping_add(1);
         for w in pending {
             w.complete(Err(lost.clone()));
         }
@@ -349,6 +358,7 @@ impl Inner {
             self.dispatch();
             return false;
         }
+        self.user_closing = true;
         self.proto.close(code, text, Instant::now());
         self.dispatch();
         true
@@ -555,7 +565,7 @@ impl Inner {
                     error.close_reason(),
                     Some(r) if r.initiator == Initiator::User
                 );
-                if self.recovers && self.final_error.is_none() && !by_user {
+                if self.recovers && self.final_error.is_none() && !by_user && !self.user_closing {
                     self.lose(error, pending);
                     return None;
                 }
@@ -698,6 +708,8 @@ pub(crate) struct Shared {
     pub(crate) consumer_buffer_bytes: usize,
     pub(crate) write_buffer_limit: usize,
     pub(crate) wait_while_blocked: bool,
+    /// See [`ConnectionConfig::write_stall_timeout`].
+    pub(crate) write_stall_timeout: Option<Duration>,
     /// How long a synchronous request waits for its reply.
     pub(crate) request_timeout: Duration,
     /// Wakes a recovery that sleeps between attempts when the application closes.
@@ -907,14 +919,17 @@ impl Connection {
                 state: tokio::sync::watch::Sender::new(ConnectionState::Open),
                 recovery_enabled: false,
                 recovers: false,
+                user_closing: false,
                 lost_cause: None,
                 topology: Topology::default(),
                 tuning: None,
                 endpoint: None,
+                losses: 0,
             }),
             consumer_buffer: cfg.consumer_buffer.max(1),
             consumer_buffer_bytes: cfg.consumer_buffer_bytes.max(1),
             write_buffer_limit: cfg.write_buffer_limit.max(1),
+            write_stall_timeout: cfg.write_stall_timeout,
             wait_while_blocked: cfg.wait_while_blocked,
             request_timeout: cfg.request_timeout,
             cancel: tokio::sync::Notify::new(),

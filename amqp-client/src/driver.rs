@@ -39,6 +39,8 @@ struct Driver<T> {
     sleep_at: Option<Instant>,
     /// When the state machine finished: the last bytes get [`SHUTDOWN_GRACE`] to go out.
     finished_at: Option<Instant>,
+    /// Since when bytes wait to be written and the socket takes none.
+    stalled_since: Option<Instant>,
 }
 
 /// Runs the connection until it is closed and the last bytes are written.
@@ -59,6 +61,7 @@ where
         sleep: Box::pin(tokio::time::sleep_until(far)),
         sleep_at: None,
         finished_at: None,
+        stalled_since: None,
     };
     poll_fn(|cx| d.poll(cx)).await;
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, d.io.shutdown()).await;
@@ -92,7 +95,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         }
 
         // Input left over from earlier reads, timers, output: one critical section.
-        let (finished, deadline, wake) = {
+        let (finished, deadline, wake, blocked) = {
             let mut inner = self.shared.lock();
             if self.paused.is_none() && !self.rbuf.is_empty() {
                 process(&mut inner, &mut self.rbuf, &mut self.paused, now);
@@ -113,13 +116,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                     wake = std::mem::take(&mut inner.write_waiters);
                 }
             }
-            (inner.proto.is_finished(), inner.proto.next_deadline(), wake)
+            (
+                inner.proto.is_finished(),
+                inner.proto.next_deadline(),
+                wake,
+                inner.proto.is_blocked(),
+            )
         };
         for w in wake {
             w.wake();
         }
 
         // Write.
+        let mut wrote = false;
         while self.written < self.wbuf.len() {
             let pending = self.wbuf.get(self.written..).unwrap_or_default();
             match Pin::new(&mut self.io).poll_write(cx, pending) {
@@ -129,6 +138,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 }
                 Poll::Ready(Ok(n)) => {
                     self.written += n;
+                    wrote = true;
                     progress = true;
                 }
                 Poll::Ready(Err(e)) => {
@@ -138,6 +148,31 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 Poll::Pending => break,
             }
         }
+        let stall_limit = self
+            .shared
+            .write_stall_timeout
+            .filter(|_| !finished && !blocked);
+        let stall_deadline = match stall_limit {
+            Some(limit) if self.written < self.wbuf.len() => {
+                if wrote {
+                    self.stalled_since = Some(now);
+                }
+                let since = *self.stalled_since.get_or_insert(now);
+                if now.duration_since(since) >= limit {
+                    self.stalled_since = None;
+                    self.io_error(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("the peer took no bytes for {limit:?}: writing stalled"),
+                    ));
+                    return Turn::Progress;
+                }
+                Some(since + limit)
+            }
+            _ => {
+                self.stalled_since = None;
+                None
+            }
+        };
         if !self.wbuf.is_empty() && self.written >= self.wbuf.len() {
             self.wbuf.clear();
             self.written = 0;
@@ -167,7 +202,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             }
             Some(at)
         } else {
-            deadline
+            match (deadline, stall_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
         };
 
         // Read, unless a full consumer holds us back.
@@ -224,6 +262,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                         return Turn::Finished;
                     }
                     let mut inner = self.shared.lock();
+                    // The state machine decides what is due (the write-stall check runs in
+                    // the next turn).
                     inner.proto.handle_timeout(Instant::now().max(at));
                     dispatch(&mut inner, &mut self.paused, now);
                     progress = true;

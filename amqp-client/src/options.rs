@@ -81,8 +81,65 @@ pub struct QueueDeclareOptions {
     pub exclusive: bool,
     /// Delete the queue when its last consumer goes away.
     pub auto_delete: bool,
-    /// Extra arguments (`x-message-ttl`, `x-max-length`, `x-queue-type`, …).
+    /// Extra arguments (`x-message-ttl`, `x-max-length`, …).
     pub arguments: FieldTable,
+    /// The queue type, sent as the `x-queue-type` argument (and taking the place of one in
+    /// `arguments`); `None` leaves it to the broker (classic, unless its default queue type
+    /// says otherwise).
+    pub queue_type: Option<QueueType>,
+}
+
+/// A RabbitMQ queue type (`x-queue-type`).
+///
+/// ```
+/// use amqp_client::options::QueueType;
+///
+/// assert_eq!("quorum".parse::<QueueType>(), Ok(QueueType::Quorum));
+/// assert_eq!(QueueType::Stream.as_str(), "stream");
+/// assert!("lazy".parse::<QueueType>().unwrap_err().contains("classic, quorum, stream"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum QueueType {
+    /// A classic queue: its messages live on one node (its home node).
+    Classic,
+    /// A quorum queue: replicated with Raft over the cluster's nodes, available while a
+    /// majority of them is up; always durable.
+    Quorum,
+    /// A stream: a replicated, append-only log read with offsets; always durable.
+    Stream,
+}
+
+impl QueueType {
+    /// The value of `x-queue-type`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Classic => "classic",
+            Self::Quorum => "quorum",
+            Self::Stream => "stream",
+        }
+    }
+}
+
+impl std::fmt::Display for QueueType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for QueueType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "classic" => Ok(Self::Classic),
+            "quorum" => Ok(Self::Quorum),
+            "stream" => Ok(Self::Stream),
+            other => Err(format!(
+                "`{other}` is not a queue type (classic, quorum, stream)"
+            )),
+        }
+    }
 }
 
 /// Options of `queue.delete`.
@@ -126,6 +183,10 @@ pub struct PublishOptions {
     /// Return the message if no consumer can take it at once (not supported by RabbitMQ,
     /// which closes the connection).
     pub immediate: bool,
+    /// While the connection is recovering, wait up to this long for it to be open again
+    /// instead of failing at once with [`Error::Recovering`](crate::Error::Recovering) (which
+    /// is still the answer if the deadline passes first). `None`: fail at once.
+    pub wait_for_recovery: Option<std::time::Duration>,
 }
 
 /// Options of `basic.get`.

@@ -10,8 +10,13 @@
 //!    (per-consumer and global), confirm mode and transaction mode;
 //! 2. on a scratch channel: exchanges, queues (a server-named queue is declared with `""`
 //!    and its new name is passed on to its bindings and consumers), queue bindings, exchange
-//!    bindings. 404 and 405 are retried with backoff; anything else is reported and skipped;
+//!    bindings. 405 (an exclusive queue still held by the dead connection) is retried with
+//!    backoff; anything else is reported and skipped;
 //! 3. consumers, with their tags and arguments, feeding the same [`crate::Consumer`] streams.
+//!
+//! A queue that answers 404 while being declared or checked is on a node that is down (a
+//! classic queue's home node): it is restored in the background — declared, bound, and its
+//! consumers started again — as soon as its node is back, while the connection goes on.
 //!
 //! Only then is the connection reported open again. A failure during any step starts the
 //! cycle again. What was in flight when the connection was lost is settled when it is lost
@@ -21,6 +26,7 @@
 //!
 //! [recovering]: crate::ConnectionState::Recovering
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -375,9 +381,15 @@ async fn attempt_one(
 
 /// Sends a synchronous method on the new connection, bypassing the "recovering" gate the
 /// application's calls go through.
-async fn call(shared: &Shared, channel: u16, method: Method) -> Result<Reply> {
+///
+/// With `losses`, only on the connection that counted that many losses: work started for one
+/// connection never reaches the next one.
+async fn call(shared: &Shared, channel: u16, method: Method, losses: Option<u64>) -> Result<Reply> {
     let name = method.name();
     let rx = shared.with(|inner| {
+        if losses.is_some_and(|n| n != inner.losses || inner.is_recovering()) {
+            return Err(Error::Recovering);
+        }
         let (waiter, rx) = Waiter::new(Then::Nothing);
         inner
             .proto
@@ -389,8 +401,11 @@ async fn call(shared: &Shared, channel: u16, method: Method) -> Result<Reply> {
 }
 
 /// Opens channel `id` (or the lowest free one with `None`) on the new connection.
-async fn open_channel(shared: &Shared, id: Option<u16>) -> Result<u16> {
+async fn open_channel(shared: &Shared, id: Option<u16>, losses: Option<u64>) -> Result<u16> {
     let (id, rx) = shared.with(|inner| {
+        if losses.is_some_and(|n| n != inner.losses || inner.is_recovering()) {
+            return Err(Error::Recovering);
+        }
         let (waiter, rx) = Waiter::new(Then::Nothing);
         let id = match id {
             Some(id) => inner.proto.open_channel_at(id, waiter).map(|()| id),
@@ -405,44 +420,60 @@ async fn open_channel(shared: &Shared, id: Option<u16>) -> Result<u16> {
     Ok(id)
 }
 
+/// What became of one entity recovery declared again.
+enum Outcome {
+    /// The broker's answer.
+    Done(Reply),
+    /// 404: its queue (or exchange) is on a node that is down; not reported yet.
+    Missing(String),
+    /// Another error: reported and skipped.
+    Skipped,
+}
+
 /// The channel topology is declared on: reopened after each channel error.
 struct Scratch<'a> {
     shared: &'a Shared,
     policy: &'a RecoveryPolicy,
     id: u16,
+    /// Set for work in the background: the connection it belongs to.
+    losses: Option<u64>,
 }
 
 impl<'a> Scratch<'a> {
-    async fn open(shared: &'a Shared, policy: &'a RecoveryPolicy) -> Result<Self> {
-        let id = open_channel(shared, None).await?;
-        Ok(Self { shared, policy, id })
+    async fn open(
+        shared: &'a Shared,
+        policy: &'a RecoveryPolicy,
+        losses: Option<u64>,
+    ) -> Result<Self> {
+        let id = open_channel(shared, None, losses).await?;
+        Ok(Self {
+            shared,
+            policy,
+            id,
+            losses,
+        })
     }
 
-    /// Runs `method`; 404 and 405 are retried with backoff, other channel errors reported
-    /// and skipped (`Ok(None)`). A connection failure is an error.
-    async fn entity(&mut self, what: &str, method: Method) -> Result<Option<Reply>> {
+    /// Runs `method`; 405 is retried with backoff, 404 left to the caller, other channel
+    /// errors reported and skipped. A connection failure is an error.
+    async fn entity(&mut self, what: &str, method: Method) -> Result<Outcome> {
         let mut tries = 0;
         loop {
-            let reason = match call(self.shared, self.id, method.clone()).await {
-                Ok(reply) => return Ok(Some(reply)),
+            let reason = match call(self.shared, self.id, method.clone(), self.losses).await {
+                Ok(reply) => return Ok(Outcome::Done(reply)),
                 Err(Error::ChannelClosed(reason)) => reason,
                 Err(e) => return Err(e),
             };
-            self.id = open_channel(self.shared, None).await?;
-            let transient =
-                reason.code == ReplyCode::NOT_FOUND || reason.code == ReplyCode::RESOURCE_LOCKED;
-            let retry = transient && tries < self.policy.entity_retries;
+            self.id = open_channel(self.shared, None, self.losses).await?;
+            if reason.code == ReplyCode::NOT_FOUND {
+                return Ok(Outcome::Missing(reason.to_string()));
+            }
+            let retry =
+                reason.code == ReplyCode::RESOURCE_LOCKED && tries < self.policy.entity_retries;
             let action = if retry { "retrying" } else { "skipped" };
-            tracing::warn!(entity = what, %reason, action, "restoring an entity failed");
-            self.shared.with(|inner| {
-                inner.emit(ConnectionEvent::EntityFailed {
-                    entity: what.to_owned(),
-                    error: reason.to_string(),
-                    action,
-                })
-            });
+            entity_failed(self.shared, what, reason.to_string(), action);
             if !retry {
-                return Ok(None);
+                return Ok(Outcome::Skipped);
             }
             tokio::time::sleep(backoff(self.policy, tries).max(Duration::from_millis(50))).await;
             tries += 1;
@@ -461,6 +492,17 @@ impl<'a> Scratch<'a> {
     }
 }
 
+fn entity_failed(shared: &Shared, what: &str, error: String, action: &'static str) {
+    tracing::warn!(entity = what, %error, action, "restoring an entity failed");
+    shared.with(|inner| {
+        inner.emit(ConnectionEvent::EntityFailed {
+            entity: what.to_owned(),
+            error,
+            action,
+        })
+    });
+}
+
 /// What one channel needs restored.
 struct ChannelPlan {
     id: u16,
@@ -470,7 +512,7 @@ struct ChannelPlan {
 }
 
 /// Restores channels, topology and consumers on the new connection, in that order.
-async fn restore(shared: &Shared, policy: &RecoveryPolicy) -> Result<()> {
+async fn restore(shared: &Arc<Shared>, policy: &RecoveryPolicy) -> Result<()> {
     let plans: Vec<ChannelPlan> = shared
         .lock()
         .chans
@@ -495,34 +537,45 @@ async fn restore(shared: &Shared, policy: &RecoveryPolicy) -> Result<()> {
         }
     }
 
-    let mut scratch = Scratch::open(shared, policy).await?;
+    let mut scratch = Scratch::open(shared, policy, None).await?;
     let topology = shared.lock().topology.clone();
     for declare in topology.exchanges {
         let what = format!("exchange {:?}", declare.exchange.as_str());
-        scratch
+        if let Outcome::Missing(error) = scratch
             .entity(&what, Method::ExchangeDeclare(declare))
-            .await?;
+            .await?
+        {
+            entity_failed(shared, &what, error, "skipped");
+        }
     }
+    // Queues on a node that is down: restored in the background with their bindings and
+    // consumers.
+    let mut later = BTreeSet::new();
     for q in topology.queues {
         let what = format!("queue {:?}", q.name.as_str());
-        let reply = scratch
+        match scratch
             .entity(&what, Method::QueueDeclare(q.declare.clone()))
-            .await?;
-        if let Some(Reply::Method(Method::QueueDeclareOk(ok))) = reply {
-            if ok.queue != q.name {
+            .await?
+        {
+            Outcome::Done(Reply::Method(Method::QueueDeclareOk(ok))) if ok.queue != q.name => {
                 rename_queue(shared, &q.name, &ok.queue);
             }
+            Outcome::Missing(error) => {
+                entity_failed(shared, &what, error, "retrying in the background");
+                later.insert(q.name);
+            }
+            _ => {}
         }
     }
     let topology = shared.lock().topology.clone();
     for bind in topology.queue_bindings {
-        let what = format!(
-            "binding of queue {:?} to {:?} ({:?})",
-            bind.queue.as_str(),
-            bind.exchange.as_str(),
-            bind.routing_key.as_str()
-        );
-        scratch.entity(&what, Method::from(bind)).await?;
+        if later.contains(&bind.queue) {
+            continue;
+        }
+        let what = describe_binding(&bind);
+        if let Outcome::Missing(error) = scratch.entity(&what, Method::from(bind)).await? {
+            entity_failed(shared, &what, error, "skipped");
+        }
     }
     for bind in topology.exchange_bindings {
         let what = format!(
@@ -531,10 +584,57 @@ async fn restore(shared: &Shared, policy: &RecoveryPolicy) -> Result<()> {
             bind.source.as_str(),
             bind.routing_key.as_str()
         );
-        scratch.entity(&what, Method::from(bind)).await?;
+        if let Outcome::Missing(error) = scratch.entity(&what, Method::from(bind)).await? {
+            entity_failed(shared, &what, error, "skipped");
+        }
     }
 
-    let consumers: Vec<(u16, basic::Consume)> = shared
+    for (id, consume) in live_consumers(shared, None) {
+        if later.contains(&consume.queue) {
+            continue;
+        }
+        let tag = consume.consumer_tag.as_str().to_owned();
+        // Checked on the scratch channel first, so that a missing queue (its node is down)
+        // does not close the application's channel.
+        let what = format!("queue {:?} of consumer {tag:?}", consume.queue.as_str());
+        let check = queue::Declare {
+            queue: consume.queue.clone(),
+            passive: true,
+            ..Default::default()
+        };
+        match scratch.entity(&what, Method::QueueDeclare(check)).await? {
+            Outcome::Done(_) => restore_consumer(shared, id, consume, None).await?,
+            Outcome::Missing(error) => {
+                entity_failed(shared, &what, error, "retrying in the background");
+                later.insert(consume.queue);
+            }
+            Outcome::Skipped => {
+                consumer_lost(shared, id, &tag, format!("{what} is not available"));
+            }
+        }
+    }
+    scratch.close();
+    let losses = shared.lock().losses;
+    for queue in later {
+        let task = restore_later(shared.clone(), policy.clone(), queue, losses);
+        tokio::spawn(task.in_current_span());
+    }
+    Ok(())
+}
+
+fn describe_binding(bind: &queue::Bind) -> String {
+    format!(
+        "binding of queue {:?} to {:?} ({:?})",
+        bind.queue.as_str(),
+        bind.exchange.as_str(),
+        bind.routing_key.as_str()
+    )
+}
+
+/// The consumers to restore, on channels the application still holds (of `queue` only, with
+/// `Some`).
+fn live_consumers(shared: &Shared, queue: Option<&ShortStr>) -> Vec<(u16, basic::Consume)> {
+    shared
         .lock()
         .chans
         .iter()
@@ -545,59 +645,151 @@ async fn restore(shared: &Shared, policy: &RecoveryPolicy) -> Result<()> {
             e.consumers
                 .iter()
                 .filter(|c| !c.mailbox.is_gone())
+                .filter(move |c| queue.is_none_or(|q| &c.consume.queue == q))
                 .map(move |c| (id, c.consume.clone()))
         })
-        .collect();
-    for (id, consume) in consumers {
-        let tag = consume.consumer_tag.as_str().to_owned();
-        // Checked on the scratch channel first, so that a missing queue (its node is down)
-        // is retried there instead of closing the application's channel.
-        let what = format!("queue {:?} of consumer {tag:?}", consume.queue.as_str());
-        let check = queue::Declare {
-            queue: consume.queue.clone(),
-            passive: true,
-            ..Default::default()
-        };
-        if scratch
-            .entity(&what, Method::QueueDeclare(check))
-            .await?
-            .is_none()
-        {
-            consumer_lost(shared, id, &tag, format!("{what} is not available"));
-            continue;
+        .collect()
+}
+
+/// Sends a consumer's `basic.consume` again on its channel.
+async fn restore_consumer(
+    shared: &Shared,
+    id: u16,
+    consume: basic::Consume,
+    losses: Option<u64>,
+) -> Result<()> {
+    let tag = consume.consumer_tag.as_str().to_owned();
+    match call(shared, id, Method::BasicConsume(consume), losses).await {
+        Ok(_) => {
+            tracing::debug!(channel = id, consumer_tag = %tag, "consumer restored");
+            shared.with(|inner| inner.emit(ConnectionEvent::ConsumerRestored { tag }));
+            Ok(())
         }
-        match call(shared, id, Method::BasicConsume(consume)).await {
-            Ok(_) => {
-                tracing::debug!(channel = id, consumer_tag = %tag, "consumer restored");
-                shared.with(|inner| inner.emit(ConnectionEvent::ConsumerRestored { tag }));
+        Err(Error::ChannelClosed(reason)) => {
+            // The channel's close ended the stream with its reason already.
+            shared.with(|inner| {
+                inner.emit(ConnectionEvent::ConsumerLost {
+                    tag,
+                    reason: reason.to_string(),
+                })
+            });
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Restores a queue whose node was down — its declaration, bindings and consumers — once
+/// the node is back, retrying with backoff. Ends when it is done, when the connection is
+/// lost again (the next recovery starts over) or closed.
+async fn restore_later(shared: Arc<Shared>, policy: RecoveryPolicy, queue: ShortStr, losses: u64) {
+    let mut attempt = 0;
+    loop {
+        sleep_unless_closed(
+            &shared,
+            backoff(&policy, attempt).max(Duration::from_millis(100)),
+        )
+        .await;
+        attempt = attempt.saturating_add(1);
+        match restore_queue(&shared, &policy, &queue, losses).await {
+            Ok(true) => return,
+            Ok(false) => tracing::debug!(queue = %queue, "queue still missing; retrying"),
+            Err(e) => {
+                tracing::debug!(queue = %queue, error = %e, "restoring in the background stopped");
+                return;
             }
-            Err(Error::ChannelClosed(reason)) => {
-                // The channel's close ended the stream with its reason already.
-                shared.with(|inner| {
-                    inner.emit(ConnectionEvent::ConsumerLost {
-                        tag,
-                        reason: reason.to_string(),
-                    })
-                });
+        }
+    }
+}
+
+/// One try of [`restore_later`]: `Ok(false)` while the queue is still missing.
+async fn restore_queue(
+    shared: &Shared,
+    policy: &RecoveryPolicy,
+    queue: &ShortStr,
+    losses: u64,
+) -> Result<bool> {
+    let (declare, bindings) = {
+        let inner = shared.lock();
+        if inner.losses != losses || *inner.state.borrow() != ConnectionState::Open {
+            return Err(Error::Recovering);
+        }
+        let declare = inner
+            .topology
+            .queues
+            .iter()
+            .find(|q| &q.name == queue && !q.declare.queue.is_empty())
+            .map(|q| q.declare.clone());
+        let bindings: Vec<queue::Bind> = inner
+            .topology
+            .queue_bindings
+            .iter()
+            .filter(|b| &b.queue == queue)
+            .cloned()
+            .collect();
+        (declare, bindings)
+    };
+    let declare = declare.unwrap_or_else(|| queue::Declare {
+        queue: queue.clone(),
+        passive: true,
+        ..Default::default()
+    });
+    let what = format!("queue {:?}", queue.as_str());
+    let mut scratch = Scratch::open(shared, policy, Some(losses)).await?;
+    let outcome = scratch.entity(&what, Method::QueueDeclare(declare)).await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            scratch.close();
+            return Err(e);
+        }
+    };
+    match outcome {
+        Outcome::Missing(_) => {
+            scratch.close();
+            return Ok(false);
+        }
+        Outcome::Skipped => {
+            scratch.close();
+            for (id, consume) in live_consumers(shared, Some(queue)) {
+                let tag = consume.consumer_tag.as_str();
+                consumer_lost(shared, id, tag, format!("{what} is not available"));
             }
-            Err(e) => return Err(e),
+            return Ok(true);
+        }
+        Outcome::Done(_) => {}
+    }
+    tracing::info!(queue = %queue, "queue is back; restoring its bindings and consumers");
+    for bind in bindings {
+        let what = describe_binding(&bind);
+        match scratch.entity(&what, Method::from(bind)).await {
+            Ok(Outcome::Missing(error)) => entity_failed(shared, &what, error, "skipped"),
+            Ok(_) => {}
+            Err(e) => {
+                scratch.close();
+                return Err(e);
+            }
         }
     }
     scratch.close();
-    Ok(())
+    for (id, consume) in live_consumers(shared, Some(queue)) {
+        restore_consumer(shared, id, consume, Some(losses)).await?;
+    }
+    Ok(true)
 }
 
 async fn restore_channel(shared: &Shared, plan: &ChannelPlan) -> Result<()> {
-    open_channel(shared, Some(plan.id)).await?;
+    open_channel(shared, Some(plan.id), None).await?;
     for qos in &plan.qos {
-        call(shared, plan.id, Method::BasicQos(qos.clone())).await?;
+        call(shared, plan.id, Method::BasicQos(qos.clone()), None).await?;
     }
     if plan.confirm {
         let select = amqp_wire::confirm::Select { nowait: false };
-        call(shared, plan.id, Method::ConfirmSelect(select)).await?;
+        call(shared, plan.id, Method::ConfirmSelect(select), None).await?;
     }
     if plan.tx {
-        call(shared, plan.id, Method::TxSelect(amqp_wire::tx::Select {})).await?;
+        let select = amqp_wire::tx::Select {};
+        call(shared, plan.id, Method::TxSelect(select), None).await?;
     }
     Ok(())
 }

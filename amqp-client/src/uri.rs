@@ -5,6 +5,12 @@
 //! in brackets. A missing path, and a path of just `/`, both mean the default virtual host `/`
 //! (RabbitMQ has no virtual host named by the empty string).
 //!
+//! A cluster's nodes may be listed in one URI, separated by commas:
+//! `amqp://user:pw@h1:5672,h2:5673,[::1]/vhost`. The first host is [`AmqpUri::host`]; the
+//! others are [`AmqpUri::endpoints`], tried after it when connecting and recovering. Each host
+//! takes the scheme's default port when it names none. [`AmqpUri::parse_many`] does the same
+//! for a list of whole URIs that differ only in their hosts.
+//!
 //! Query parameters understood: `heartbeat` (seconds), `frame_max` (octets), `channel_max`,
 //! `connection_timeout` (milliseconds), `auth_mechanism` (`plain`, `amqplain`, `external`; may
 //! repeat, in order of preference), `connection_name`, and for `amqps` the TLS parameters
@@ -30,6 +36,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::auth::SaslMechanism;
+use crate::config::Endpoint;
 
 /// The default port of `amqp://`.
 pub const AMQP_PORT: u16 = 5672;
@@ -112,6 +119,9 @@ pub struct AmqpUri {
     pub host: String,
     /// The port, or the scheme's default.
     pub port: u16,
+    /// The other hosts of a URI that lists several (`amqp://h1,h2:5673/`), in order, each
+    /// with its port (or the scheme's default). Empty for a URI with one host.
+    pub endpoints: Vec<Endpoint>,
     /// The virtual host, percent-decoded; `/` when the URI has none.
     pub vhost: String,
     /// `heartbeat`: the heartbeat interval to propose, in seconds (0 asks for none).
@@ -138,6 +148,7 @@ impl Default for AmqpUri {
             password: None,
             host: "localhost".to_owned(),
             port: AMQP_PORT,
+            endpoints: Vec::new(),
             vhost: "/".to_owned(),
             heartbeat: None,
             frame_max: None,
@@ -287,7 +298,23 @@ impl AmqpUri {
             }
             None => authority,
         };
-        uri.parse_host_port(host_port)?;
+        let mut hosts = host_port.split(',');
+        uri.parse_host_port(hosts.next().unwrap_or(""))?;
+        for other in hosts {
+            if other.is_empty() || (uri.endpoints.is_empty() && host_port.starts_with(',')) {
+                return Err(UriError::new(
+                    UriPart::Host,
+                    format!("the host list `{host_port}` has an empty entry"),
+                ));
+            }
+            let mut one = Self {
+                scheme,
+                port: scheme.default_port(),
+                ..Self::default()
+            };
+            one.parse_host_port(other)?;
+            uri.endpoints.push(Endpoint::new(one.host, one.port));
+        }
         uri.parse_path(path)?;
         if let Some(query) = query {
             uri.parse_query(query)?;
@@ -325,7 +352,7 @@ impl AmqpUri {
                 None => (host_port, None),
             };
             let host = decode(host, UriPart::Host, "host")?;
-            if host.contains(|c: char| c.is_whitespace() || c == '/' || c == '@') {
+            if host.contains(|c: char| c.is_whitespace() || matches!(c, '/' | '@' | ',')) {
                 return Err(UriError::new(
                     UriPart::Host,
                     format!("`{host}` is not a valid host name"),
@@ -446,6 +473,64 @@ impl AmqpUri {
         Ok(())
     }
 
+    /// Parses several URIs naming the nodes of one cluster into one: the first gives every
+    /// setting, the hosts of the others follow in [`endpoints`](Self::endpoints). They must
+    /// agree on everything but their hosts (scheme, user, password, virtual host and query),
+    /// so that no node is silently reached with another node's settings.
+    ///
+    /// ```
+    /// use amqp_client::uri::AmqpUri;
+    ///
+    /// let uri = AmqpUri::parse_many(["amqp://app@h1/prod", "amqp://app@h2:5673,h3/prod"])?;
+    /// assert_eq!(uri.host, "h1");
+    /// let others: Vec<String> = uri.endpoints.iter().map(|e| e.to_string()).collect();
+    /// assert_eq!(others, ["h2:5673", "h3:5672"]);
+    /// # Ok::<(), amqp_client::uri::UriError>(())
+    /// ```
+    pub fn parse_many<I, S>(uris: I) -> Result<Self, UriError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut first: Option<Self> = None;
+        for (i, text) in uris.into_iter().enumerate() {
+            let mut next = Self::parse(text.as_ref())?;
+            let Some(all) = first.as_mut() else {
+                first = Some(next);
+                continue;
+            };
+            let mut same = next.clone();
+            same.host.clone_from(&all.host);
+            same.port = all.port;
+            same.endpoints.clone_from(&all.endpoints);
+            if same != *all {
+                return Err(UriError::new(
+                    UriPart::Host,
+                    format!(
+                        "URI {} (`{next}`) differs from the first (`{all}`) in more than its \
+                         hosts",
+                        i + 1
+                    ),
+                ));
+            }
+            let mut hosts = vec![Endpoint::new(std::mem::take(&mut next.host), next.port)];
+            hosts.append(&mut next.endpoints);
+            for e in hosts {
+                if e != Endpoint::new(all.host.clone(), all.port) && !all.endpoints.contains(&e) {
+                    all.endpoints.push(e);
+                }
+            }
+        }
+        first.ok_or_else(|| UriError::new(UriPart::Host, "no URI given"))
+    }
+
+    /// Every host of the URI, the first one first.
+    pub fn all_endpoints(&self) -> Vec<Endpoint> {
+        let mut all = vec![Endpoint::new(self.host.clone(), self.port)];
+        all.extend(self.endpoints.iter().cloned());
+        all
+    }
+
     /// The user name to log in with: the URI's, else `guest`.
     pub fn username_or_default(&self) -> &str {
         self.username.as_deref().unwrap_or("guest")
@@ -484,12 +569,18 @@ impl fmt::Display for AmqpUri {
             }
             f.write_str("@")?;
         }
-        if self.host.contains(':') {
-            write!(f, "[{}]", self.host)?;
-        } else {
-            write!(f, "{}", encode(&self.host))?;
+        for (i, e) in self.all_endpoints().iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if e.host.contains(':') {
+                write!(f, "[{}]", e.host)?;
+            } else {
+                write!(f, "{}", encode(&e.host))?;
+            }
+            write!(f, ":{}", e.port)?;
         }
-        write!(f, ":{}/{}", self.port, encode(&self.vhost))
+        write!(f, "/{}", encode(&self.vhost))
     }
 }
 
@@ -501,6 +592,7 @@ impl fmt::Debug for AmqpUri {
             .field("password", &self.password.as_ref().map(|_| "<hidden>"))
             .field("host", &self.host)
             .field("port", &self.port)
+            .field("endpoints", &self.endpoints)
             .field("vhost", &self.vhost)
             .field("heartbeat", &self.heartbeat)
             .field("frame_max", &self.frame_max)
@@ -815,6 +907,71 @@ mod tests {
         assert_eq!(back.port, u.port);
         assert_eq!(back.vhost, u.vhost);
         assert_eq!(back.username, u.username);
+    }
+
+    fn hosts(u: &AmqpUri) -> Vec<String> {
+        u.all_endpoints().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn several_hosts_in_one_uri() {
+        let u = parse("amqp://user:pw@h1:5672,h2:5673/vhost");
+        assert_eq!(hosts(&u), ["h1:5672", "h2:5673"]);
+        assert_eq!((u.host.as_str(), u.port), ("h1", 5672));
+        assert_eq!(u.vhost, "vhost");
+        assert_eq!(u.password.as_deref(), Some("pw"));
+        // Default ports follow the scheme; IPv6 literals and percent escapes work per host.
+        let u = parse("amqps://h1,[::1]:5999,h%33,[fe80::2]/?verify=verify_none");
+        assert_eq!(
+            hosts(&u),
+            ["h1:5671", "[::1]:5999", "h3:5671", "[fe80::2]:5671"]
+        );
+        assert_eq!(parse("amqp://h1").endpoints, []);
+        // Display writes every host, and what it writes parses back to the same hosts.
+        let u = parse("amqp://u:secret@h1,h2:5673/v");
+        assert_eq!(u.to_string(), "amqp://u:***@h1:5672,h2:5673/v");
+        assert_eq!(hosts(&parse(&u.to_string())), hosts(&u));
+    }
+
+    #[test]
+    fn bad_host_lists_name_the_entry() {
+        for s in [
+            "amqp://h1,/",
+            "amqp://,h2/",
+            "amqp://h1,,h2",
+            "amqp://u@h1,",
+        ] {
+            let e = err(s);
+            assert_eq!(e.part(), &UriPart::Host, "{s}");
+            assert!(e.to_string().contains("empty entry"), "{s}: {e}");
+        }
+        assert_eq!(err("amqp://h1,h2:99999/").part(), &UriPart::Port);
+        assert_eq!(err("amqp://h1,[::1/").part(), &UriPart::Host);
+        assert_eq!(err("amqp://h1,h%2c2/").part(), &UriPart::Host);
+    }
+
+    #[test]
+    fn a_list_of_uris_becomes_one_with_several_hosts() {
+        let u = AmqpUri::parse_many([
+            "amqp://app:pw@h1:5700/v?heartbeat=5",
+            "amqp://app:pw@h2:5701,h1:5700/v?heartbeat=5",
+            "amqp://app:pw@h3:5702/v?heartbeat=5",
+        ])
+        .unwrap();
+        assert_eq!(hosts(&u), ["h1:5700", "h2:5701", "h3:5702"]);
+        assert_eq!(u.heartbeat, Some(5));
+        for other in [
+            "amqp://app:other@h2/v?heartbeat=5",
+            "amqp://app:pw@h2/w?heartbeat=5",
+            "amqps://app:pw@h2/v?heartbeat=5",
+            "amqp://app:pw@h2/v",
+        ] {
+            let e = AmqpUri::parse_many(["amqp://app:pw@h1/v?heartbeat=5", other]).unwrap_err();
+            assert!(e.to_string().contains("URI 2"), "{other}: {e}");
+            assert!(!e.to_string().contains("pw@"), "no password in {e}");
+        }
+        assert!(AmqpUri::parse_many(Vec::<String>::new()).is_err());
+        assert!(AmqpUri::parse_many(["amqp://h1", "http://h2"]).is_err());
     }
 
     #[test]

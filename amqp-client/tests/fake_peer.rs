@@ -736,3 +736,75 @@ async fn start_announcing_another_version_is_a_protocol_version_error() {
         other => panic!("expected ProtocolVersion, got {other}"),
     }
 }
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_a_stalled_write() {
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let mut peer = Peer::new(server_io);
+    let cfg = config().with_write_stall_timeout(Some(Duration::from_millis(300)));
+    let client = tokio::spawn(Connection::open_with(client_io, cfg));
+    peer.handshake(0, 131_072).await;
+    let conn = client.await.unwrap().unwrap();
+    let ch = channel(&conn, &mut peer).await;
+    // The peer stops reading; the client queues far more than the pipe holds.
+    let publisher = tokio::spawn(async move {
+        let body = vec![0u8; 16 * 1024];
+        while ch
+            .basic_publish(
+                "",
+                "q",
+                PublishOptions::default(),
+                &BasicProperties::default(),
+                &body,
+            )
+            .await
+            .is_ok()
+        {}
+    });
+    let started = std::time::Instant::now();
+    let e = tokio::time::timeout(Duration::from_secs(10), conn.closed())
+        .await
+        .expect("the stall ends the connection");
+    let Error::Io(io) = &e else {
+        panic!("expected an I/O error, got {e}");
+    };
+    assert_eq!(io.kind(), std::io::ErrorKind::TimedOut, "{e}");
+    assert!(e.to_string().contains("stalled"), "{e}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    publisher.await.unwrap();
+    drop(peer);
+}
+
+#[tokio::test]
+async fn a_slow_but_moving_reader_is_not_a_stall() {
+    let (client_io, server_io) = tokio::io::duplex(16 * 1024);
+    let mut peer = Peer::new(server_io);
+    let cfg = config().with_write_stall_timeout(Some(Duration::from_millis(300)));
+    let client = tokio::spawn(Connection::open_with(client_io, cfg));
+    peer.handshake(0, 131_072).await;
+    let conn = client.await.unwrap().unwrap();
+    let ch = channel(&conn, &mut peer).await;
+    let publisher = tokio::spawn(async move {
+        let body = vec![0u8; 16 * 1024];
+        for _ in 0..40 {
+            ch.basic_publish(
+                "",
+                "q",
+                PublishOptions::default(),
+                &BasicProperties::default(),
+                &body,
+            )
+            .await
+            .unwrap();
+        }
+    });
+    // 640 KiB through a 16 KiB pipe, read 16 KiB every 100 ms: never 300 ms without progress.
+    let mut got = 0;
+    while got < 40 * 16 * 1024 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut chunk = vec![0u8; 16 * 1024];
+        got += peer.io.read(&mut chunk).await.unwrap();
+    }
+    publisher.await.unwrap();
+    assert!(conn.is_open());
+}

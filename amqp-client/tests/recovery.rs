@@ -323,3 +323,76 @@ async fn forced_closes_recover_a_server_named_queue_and_stale_acks_send_nothing(
         .unwrap();
     other.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn publishing_can_wait_for_recovery_up_to_a_deadline() {
+    let _broker = BROKER.lock().await;
+    let conn = Connection::connect_with(recovering_config(&name("recovery-wait")))
+        .await
+        .unwrap();
+    let ch = conn.open_channel().await.unwrap();
+    ch.confirm_select().await.unwrap();
+    let queue = name("recovery-wait");
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    ch.queue_declare(&queue, durable).await.unwrap();
+    let mut events = conn.events();
+    tokio::task::spawn_blocking(|| broker(&["kill"]))
+        .await
+        .unwrap();
+    wait_event(&mut events, |e| {
+        matches!(e, ConnectionEvent::RecoveryStarted { .. })
+    })
+    .await;
+    let props = BasicProperties::default().with_delivery_mode(2);
+
+    // Without waiting, and with a deadline that passes: Error::Recovering.
+    let e = ch
+        .basic_publish("", &queue, PublishOptions::default(), &props, b"now")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Recovering), "{e}");
+    let short = PublishOptions {
+        wait_for_recovery: Some(Duration::from_millis(300)),
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let e = ch
+        .basic_publish("", &queue, short, &props, b"soon")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Recovering), "{e}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    // With a long enough deadline the publish waits for the broker to come back.
+    let patient = PublishOptions {
+        wait_for_recovery: Some(Duration::from_secs(90)),
+        ..Default::default()
+    };
+    let publishing = tokio::spawn({
+        let ch = ch.clone();
+        let queue = queue.clone();
+        async move {
+            let c = ch
+                .basic_publish("", &queue, patient, &props, b"later")
+                .await?;
+            c.await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!publishing.is_finished(), "the publish waits");
+    tokio::task::spawn_blocking(|| broker(&["start"]))
+        .await
+        .unwrap();
+    let confirmation = tokio::time::timeout(Duration::from_secs(60), publishing)
+        .await
+        .expect("published within 60 s of the broker's return")
+        .unwrap()
+        .unwrap();
+    assert!(confirmation.is_ack(), "{confirmation:?}");
+    assert_eq!(ready(&conn, &queue).await, 1);
+    ch.queue_delete(&queue, Default::default()).await.unwrap();
+    conn.close().await.unwrap();
+}

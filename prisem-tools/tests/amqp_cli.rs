@@ -487,6 +487,31 @@ fn declare_queue_prints_names_and_counts() {
 }
 
 #[test]
+fn declare_queue_type() {
+    let q = TempQueue::with_args("cli-quorum", &["--durable", "--queue-type", "quorum"]);
+    amqp(&[
+        "declare",
+        "queue",
+        q.name(),
+        "--durable",
+        "--queue-type",
+        "quorum",
+    ])
+    .ok();
+    // The broker refuses the same queue as another type: it really is a quorum queue.
+    amqp(&[
+        "declare",
+        "queue",
+        q.name(),
+        "--durable",
+        "--queue-type",
+        "classic",
+    ])
+    .expect_code(4);
+    amqp(&["declare", "queue", q.name(), "--queue-type", "lazy"]).expect_code(1);
+}
+
+#[test]
 fn get_empty_missing_and_requeue() {
     let q = TempQueue::new("cli-get");
     let run = amqp(&["get", "-q", q.name()]).expect_code(2);

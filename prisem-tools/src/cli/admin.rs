@@ -40,6 +40,7 @@ pub(super) async fn declare_queue(
         exclusive: args.exclusive,
         auto_delete: args.auto_delete,
         arguments: arguments(&args.args)?,
+        queue_type: args.queue_type.map(Into::into),
     };
     let name = args.name.get().unwrap_or("");
     with_session(config, async |s| {

@@ -182,6 +182,9 @@ pub struct UriParts {
     pub host: String,
     /// Port, if not the scheme's default.
     pub port: Option<u16>,
+    /// The other nodes of a cluster (`amqp://h1,h2:5673/`), each with its port if not the
+    /// scheme's default; written after `host`, separated by commas.
+    pub more_hosts: Vec<(String, Option<u16>)>,
     /// Virtual host, if not the default `/`.
     pub vhost: Option<String>,
     /// Query parameters, in order.
@@ -195,6 +198,7 @@ impl core::fmt::Debug for UriParts {
             .field("username", &self.username)
             .field("host", &self.host)
             .field("port", &self.port)
+            .field("more_hosts", &self.more_hosts)
             .field("vhost", &self.vhost)
             .field("query", &self.query)
             .finish_non_exhaustive()
@@ -213,17 +217,24 @@ impl UriParts {
             }
             out.push('@');
         }
-        if self.host.contains(':') {
-            // An IPv6 literal: brackets, no encoding (the colons are the address).
-            out.push('[');
-            out.push_str(&self.host);
-            out.push(']');
-        } else {
-            out.push_str(&enc(&self.host));
-        }
-        if let Some(port) = self.port {
-            out.push(':');
-            out.push_str(&port.to_string());
+        let hosts = std::iter::once((&self.host, self.port))
+            .chain(self.more_hosts.iter().map(|(h, p)| (h, *p)));
+        for (i, (host, port)) in hosts.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            if host.contains(':') {
+                // An IPv6 literal: brackets, no encoding (the colons are the address).
+                out.push('[');
+                out.push_str(host);
+                out.push(']');
+            } else {
+                out.push_str(&enc(host));
+            }
+            if let Some(port) = port {
+                out.push(':');
+                out.push_str(&port.to_string());
+            }
         }
         out.push('/');
         out.push_str(&enc(self.vhost.as_deref().unwrap_or("/")));
@@ -281,6 +292,14 @@ impl UriParts {
             password: uri.password.clone(),
             host: uri.host.clone(),
             port: (uri.port != uri.scheme.default_port()).then_some(uri.port),
+            more_hosts: uri
+                .endpoints
+                .iter()
+                .map(|e| {
+                    let port = (e.port != uri.scheme.default_port()).then_some(e.port);
+                    (e.host.clone(), port)
+                })
+                .collect(),
             vhost: (uri.vhost != "/").then(|| uri.vhost.clone()),
             query,
         }
@@ -344,7 +363,9 @@ impl ConnOpts {
                     "both --server HOST:PORT and --port give a port",
                 ));
             }
+            // --server names the one broker to use.
             parts.host = host;
+            parts.more_hosts.clear();
             if port.is_some() {
                 parts.port = port;
             }
@@ -354,6 +375,11 @@ impl ConnOpts {
             // The plain default port is not where TLS listens.
             if parts.port == Some(amqp_client::uri::AMQP_PORT) {
                 parts.port = None;
+            }
+            for (_, port) in &mut parts.more_hosts {
+                if *port == Some(amqp_client::uri::AMQP_PORT) {
+                    *port = None;
+                }
             }
         }
         if let Some(port) = self.port {
@@ -508,6 +534,42 @@ mod tests {
         assert_eq!(parsed.frame_max, Some(8192));
         assert_eq!(parsed.heartbeat, Some(0));
         assert_eq!(parsed.connection_name.as_deref(), Some("d"));
+    }
+
+    #[test]
+    fn every_host_of_a_cluster_url_is_kept() {
+        let o = ConnOpts {
+            url: Some("amqp://u:p@h1:5700,h2:5701,[::1]/v".into()),
+            ..opts()
+        };
+        let parsed = AmqpUri::parse(&o.uri("d").unwrap()).unwrap();
+        let hosts: Vec<String> = parsed
+            .all_endpoints()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(hosts, ["h1:5700", "h2:5701", "[::1]:5672"]);
+        // --ssl moves hosts on the plain default port to the TLS default port.
+        let tls = ConnOpts {
+            url: Some("amqp://h1,h2:5672,h3:5701/".into()),
+            ssl: true,
+            ..opts()
+        };
+        let parsed = AmqpUri::parse(&tls.uri("d").unwrap()).unwrap();
+        let hosts: Vec<String> = parsed
+            .all_endpoints()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(hosts, ["h1:5671", "h2:5671", "h3:5701"]);
+        // --server names the one broker to use.
+        let one = ConnOpts {
+            server: Some("solo:5800".into()),
+            ..o
+        };
+        let parsed = AmqpUri::parse(&one.uri("d").unwrap()).unwrap();
+        assert_eq!((parsed.host.as_str(), parsed.port), ("solo", 5800));
+        assert!(parsed.endpoints.is_empty());
     }
 
     #[test]

@@ -293,12 +293,37 @@ pub struct DeclareQueueArgs {
     #[arg(long)]
     pub passive: bool,
     /// A queue argument, repeatable: x-KEY=VALUE (integers and true/false are typed
-    /// automatically) or x-KEY:TYPE=VALUE, e.g. --arg x-max-length=10 --arg x-queue-type=quorum.
+    /// automatically) or x-KEY:TYPE=VALUE, e.g. --arg x-max-length=10.
     #[arg(long = "arg", value_name = "KEY[:TYPE]=VALUE")]
     pub args: Vec<String>,
+    /// The queue type (x-queue-type): quorum and stream queues are replicated over a
+    /// cluster's nodes and must be durable.
+    #[arg(long, value_enum)]
+    pub queue_type: Option<QueueTypeArg>,
     /// Print {"queue","message_count","consumer_count"} as JSON instead of the name.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Queue types, as `--queue-type` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueueTypeArg {
+    /// A classic queue, on one node.
+    Classic,
+    /// A quorum queue, replicated with Raft.
+    Quorum,
+    /// A stream, a replicated append-only log.
+    Stream,
+}
+
+impl From<QueueTypeArg> for amqp_client::options::QueueType {
+    fn from(t: QueueTypeArg) -> Self {
+        match t {
+            QueueTypeArg::Classic => Self::Classic,
+            QueueTypeArg::Quorum => Self::Quorum,
+            QueueTypeArg::Stream => Self::Stream,
+        }
+    }
 }
 
 /// Exchange types.
