@@ -269,3 +269,34 @@ async fn shutdown_finishes_the_request_in_flight() {
     let stats = server.task.await.unwrap().unwrap();
     assert_eq!(stats.handled, 1);
 }
+
+#[tokio::test]
+async fn a_service_can_run_on_a_quorum_queue() {
+    let mut config = ServerConfig::new(&unique_name("quorum"));
+    config.queue_type = Some(amqp_client::options::QueueType::Quorum);
+    config.workers = 2;
+    let server = serve(config).await;
+    let (_c, client) = client().await;
+    let reply = client
+        .call(&server.queue, AppData::new().with_file("data", b"q"), T)
+        .await
+        .unwrap();
+    assert_eq!(reply.stdout, b"q");
+    // It really is a durable quorum queue: declaring it as the originals' classic, non-durable
+    // queue is refused as inequivalent.
+    let ch = server.conn.open_channel().await.unwrap();
+    let e = ch
+        .queue_declare(&server.queue, Default::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.reply_code(),
+        Some(amqp_client::ReplyCode::PRECONDITION_FAILED)
+    );
+    server.shutdown.trigger();
+    server.task.await.unwrap().unwrap();
+    let ch = server.conn.open_channel().await.unwrap();
+    ch.queue_delete(&server.queue, Default::default())
+        .await
+        .unwrap();
+}

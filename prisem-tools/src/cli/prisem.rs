@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use amqp_client::options::QueueType;
 use amqp_client::{Connection, ConnectionConfig, RecoveryPolicy};
 use clap::Args;
 
@@ -100,6 +101,22 @@ pub struct ServerOpts {
     /// (added) Seconds a request may run before it gets an error reply.
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = parse_seconds)]
     pub request_timeout: f64,
+
+    /// (added) Declare the request queue as this type: classic (the originals' queue) or quorum
+    /// (durable and replicated over a RabbitMQ cluster's nodes). Every server of one queue
+    /// must use the same type.
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub queue_type: Option<ServiceQueueType>,
+}
+
+/// The queue types a PRISEM service can run on (a stream would hand every request to every
+/// worker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServiceQueueType {
+    /// A classic queue on one node.
+    Classic,
+    /// A quorum queue, replicated with Raft.
+    Quorum,
 }
 
 /// Connects to the broker of `cfg`, naming the connection after `program`; unless
@@ -244,6 +261,10 @@ where
     config.workers = usize::from(opts.workers);
     config.max_request_bytes = opts.max_request_size;
     config.request_timeout = Duration::from_secs_f64(opts.request_timeout);
+    config.queue_type = opts.queue_type.map(|t| match t {
+        ServiceQueueType::Classic => QueueType::Classic,
+        ServiceQueueType::Quorum => QueueType::Quorum,
+    });
     let server = Server::new(service, config, Arc::clone(&logger));
     let hook = tokio::spawn(on_start(Arc::clone(server.service()), Arc::clone(&logger)));
     let result = server.run(&conn, &shutdown).await;

@@ -17,7 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use amqp_client::options::{ConsumeOptions, PublishOptions, QosOptions, QueueDeclareOptions};
+use amqp_client::options::{
+    ConsumeOptions, PublishOptions, QosOptions, QueueDeclareOptions, QueueType,
+};
 use amqp_client::{BasicProperties, Channel, Connection, Delivery};
 use futures_util::StreamExt;
 use tokio::task::JoinSet;
@@ -38,6 +40,9 @@ pub struct ServerConfig {
     pub max_request_bytes: usize,
     /// A request still running after this long gets an error reply (default 5 minutes).
     pub request_timeout: Duration,
+    /// The request queue's type: `None` (the originals' classic, non-durable queue), or a
+    /// quorum queue (durable, replicated over a cluster's nodes).
+    pub queue_type: Option<QueueType>,
 }
 
 impl ServerConfig {
@@ -48,6 +53,20 @@ impl ServerConfig {
             workers: 1,
             max_request_bytes: 64 << 20,
             request_timeout: Duration::from_secs(300),
+            queue_type: None,
+        }
+    }
+
+    /// How the request queue is declared.
+    pub fn declare_options(&self) -> QueueDeclareOptions {
+        match self.queue_type {
+            None => QueueDeclareOptions::default(),
+            Some(t) => QueueDeclareOptions {
+                // Replicated queue types are always durable.
+                durable: t != QueueType::Classic,
+                queue_type: Some(t),
+                ..Default::default()
+            },
         }
     }
 
@@ -119,7 +138,7 @@ impl<S: Service> Server<S> {
         // Declared once up front so a refusal (e.g. access) is reported before any worker runs.
         let setup = conn.open_channel().await?;
         setup
-            .queue_declare(&queue, QueueDeclareOptions::default())
+            .queue_declare(&queue, self.config.declare_options())
             .await?;
         let _ = setup.close().await;
 
