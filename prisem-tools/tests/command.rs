@@ -311,3 +311,37 @@ fn bad_service_files_are_refused_with_the_reason() {
         .to_string();
     assert!(toml_err.contains("line 1"), "{toml_err}");
 }
+
+#[tokio::test]
+async fn a_request_given_up_on_takes_its_processes_with_it() {
+    let dir = std::env::temp_dir().join(format!("rpcserver-drop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pidfile = dir.join("pid");
+    let yaml = format!(
+        "queue_base: slow\nprogram: /bin/sh\nargs: [\"-c\", \"sleep 30 & echo $! > {}; wait\"]\n",
+        pidfile.display()
+    );
+    let s = service(&yaml);
+    // The server's own time limit drops the handler's future; nothing may be left running.
+    let given_up = tokio::time::timeout(Duration::from_millis(500), s.handle(appdata(json!({}))));
+    assert!(given_up.await.is_err());
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    let stat = format!("/proc/{}/stat", pid.trim());
+    for _ in 0..50 {
+        let gone = std::fs::read_to_string(&stat)
+            .map_or(true, |st| st.split_whitespace().nth(2) == Some("Z"));
+        if gone {
+            let _ = std::fs::remove_dir_all(&dir);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the background sleep {pid} outlived the dropped request");
+}
+
+#[tokio::test]
+async fn the_working_directory_is_private() {
+    let s = service("queue_base: stat\nprogram: /usr/bin/stat\nargs: [\"-c\", \"%a\", \".\"]\n");
+    let r = call(&s, json!({})).await;
+    assert_eq!(text(&r.stdout).trim(), "700");
+}

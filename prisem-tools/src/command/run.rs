@@ -188,6 +188,7 @@ impl CommandService {
     async fn run(&self, mut values: HashMap<String, Checked>) -> Result<Reply, ServiceError> {
         let dir = tempfile::Builder::new()
             .prefix("rpcserver-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()
             .map_err(|e| {
                 ServiceError::with_retcode(127, format!("Error: no working directory: {e}"))
@@ -262,15 +263,10 @@ impl CommandService {
         let mut child = cmd.spawn().map_err(|e| {
             ServiceError::with_retcode(127, format!("Error: cannot run {program}: {e}"))
         })?;
-        let group = child.id();
-        let kill_group = || {
-            if let Some(pid) = group.and_then(|p| i32::try_from(p).ok()) {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        };
+        // Kills the whole group when the run ends however it ends, including when the server
+        // gives up on the request and drops this future.
+        let group = ProcessGroup(child.id().and_then(|p| i32::try_from(p).ok()));
+        let kill_group = || group.kill();
         if let (Some(data), Some(mut input)) = (stdin_data, child.stdin.take()) {
             // A program that exits without reading its input is not an error.
             tokio::spawn(async move {
@@ -340,6 +336,27 @@ impl CommandService {
             stdout,
             stderr,
         })
+    }
+}
+
+/// A program's process group (its pid, as it was started with `process_group(0)`), killed
+/// with SIGKILL on [`kill`](Self::kill) and on drop.
+struct ProcessGroup(Option<i32>);
+
+impl ProcessGroup {
+    fn kill(&self) {
+        if let Some(pid) = self.0 {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
