@@ -16,7 +16,8 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Sleep;
 
-use crate::connection::{Inner, Pause, Shared};
+use crate::connection::{Inner, Shared};
+use crate::router::Pause;
 
 /// How much room a read asks for.
 const READ_CHUNK: usize = 64 * 1024;
