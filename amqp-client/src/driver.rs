@@ -16,7 +16,8 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Sleep;
 
-use crate::connection::{Inner, Pause, Shared};
+use crate::connection::{Inner, Shared};
+use crate::router::Pause;
 
 /// How much room a read asks for.
 const READ_CHUNK: usize = 64 * 1024;
@@ -291,11 +292,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 /// Feeds every complete buffered frame to the state machine, until a consumer's buffer fills
 /// up.
 fn process(inner: &mut Inner, rbuf: &mut BytesMut, paused: &mut Option<Pause>, now: Instant) {
-    while paused.is_none() {
-        let Some(frame) = inner.proto.decode(rbuf) else {
-            break;
-        };
-        inner.proto.handle_frame(frame);
+    while paused.is_none() && inner.proto.handle_input(now, rbuf) {
         dispatch(inner, paused, now);
     }
     dispatch(inner, paused, now);

@@ -55,6 +55,7 @@ mod message;
 pub mod options;
 mod proto;
 mod recovery;
+mod router;
 pub mod tls;
 mod transport;
 pub mod uri;

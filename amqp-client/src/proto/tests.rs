@@ -8,6 +8,8 @@ use amqp_wire::{
 };
 use bytes::{Bytes, BytesMut};
 
+use super::channels::expect_for;
+use super::handshake::{negotiate, sasl_response};
 use super::*;
 use crate::config::ConnectionConfig;
 use crate::error::{Error, Initiator, Scope};
@@ -296,6 +298,28 @@ fn handshake_times_out() {
     p.handle_timeout(now + Duration::from_secs(3));
     let ev = events(&mut p);
     assert!(matches!(closed_error(&ev), Error::ConnectTimeout(d) if *d == Duration::from_secs(3)));
+}
+
+#[test]
+fn handle_input_takes_one_frame_per_call_and_leaves_a_partial_one() {
+    let now = Instant::now();
+    let mut p = open(now);
+    let mut buf = BytesMut::new();
+    Frame::Heartbeat { channel: 0 }.encode(&mut buf).unwrap();
+    Frame::Heartbeat { channel: 0 }.encode(&mut buf).unwrap();
+    let one = buf.len() / 2;
+    buf.extend_from_slice(&[8, 0]);
+    let at = now + Duration::from_secs(119);
+    assert!(p.handle_input(at, &mut buf));
+    assert_eq!(buf.len(), one + 2);
+    assert!(p.handle_input(at, &mut buf));
+    assert!(!p.handle_input(at, &mut buf));
+    assert_eq!(&buf[..], &[8, 0]);
+    // The frames proved the peer alive at `at`: 125 s after the start is not two silent
+    // intervals of 60 s.
+    p.handle_timeout(now + Duration::from_secs(125));
+    assert!(p.is_open());
+    assert!(events(&mut p).is_empty());
 }
 
 #[test]

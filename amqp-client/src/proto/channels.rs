@@ -1,0 +1,469 @@
+//! Channels: opening (on the lowest free number, or on a given one for recovery), the
+//! commands sent on an open channel, matching each synchronous reply to the oldest request it
+//! answers, the asynchronous methods the server sends (ack/nack, cancel, flow), and both
+//! channel close handshakes.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use amqp_wire::{basic, channel, BasicProperties, Method, PublishRef, ReplyCode};
+
+use super::content::{Assembly, Incoming};
+use super::{encode, method_name, short, CommandError, Event, Phase, Proto, Reply};
+use crate::error::{CloseReason, Error, Initiator, Scope};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ChanPhase {
+    Opening,
+    Open,
+    /// channel.close sent; everything but close/close-ok is discarded.
+    Closing,
+    /// Both sides sent channel.close: the server's was answered and the channel reported
+    /// closed with its reason; the number stays taken until the close-ok for ours arrives.
+    AwaitCloseOk,
+}
+
+/// (class id, method id) pairs that answer a request.
+pub(super) type Expect = &'static [(u16, u16)];
+
+#[derive(Debug)]
+pub(super) struct Chan<T> {
+    pub(super) phase: ChanPhase,
+    rpcs: VecDeque<(Expect, T)>,
+    pub(super) content: Option<Assembly<T>>,
+    /// In confirm mode: the tag the next publish gets.
+    next_publish_tag: Option<u64>,
+}
+
+impl<T> Chan<T> {
+    pub(super) fn drain_tokens(&mut self) -> Vec<T> {
+        let mut out: Vec<T> = self.rpcs.drain(..).map(|(_, t)| t).collect();
+        if let Some(Assembly {
+            kind: Incoming::GetOk(_, token),
+            ..
+        }) = self.content.take()
+        {
+            out.push(token);
+        }
+        out
+    }
+}
+
+impl<T> Proto<T> {
+    fn check_open(&self) -> Result<(), CommandError> {
+        match self.phase {
+            Phase::Open => Ok(()),
+            _ => Err(CommandError::Connection(self.error.clone().unwrap_or_else(
+                || {
+                    Error::ConnectionClosed(Arc::new(CloseReason {
+                        code: ReplyCode::CONNECTION_FORCED,
+                        text: "connection is not open".to_owned(),
+                        class_id: 0,
+                        method_id: 0,
+                        initiator: Initiator::Library,
+                        scope: Scope::Connection,
+                    }))
+                },
+            ))),
+        }
+    }
+
+    fn open_chan(&mut self, channel: u16) -> Result<&mut Chan<T>, CommandError> {
+        self.check_open()?;
+        match self.channels.get_mut(usize::from(channel)) {
+            Some(Some(c)) if matches!(c.phase, ChanPhase::Opening | ChanPhase::Open) => Ok(c),
+            _ => Err(CommandError::ChannelNotOpen),
+        }
+    }
+
+    /// Opens a channel on the lowest free number; `token` comes back with `channel.open-ok`.
+    pub(crate) fn open_channel(&mut self, token: T) -> Result<u16, CommandError> {
+        self.check_open()?;
+        let max = self.tuning.channel_max;
+        let free = |chans: &[Option<Chan<T>>], id: u16| {
+            chans.get(usize::from(id)).is_none_or(|c| c.is_none())
+        };
+        let mut id = self.next_channel.clamp(1, max.max(1));
+        let mut tries = 0u32;
+        while !free(&self.channels, id) {
+            id = if id >= max { 1 } else { id + 1 };
+            tries += 1;
+            if tries > u32::from(max) {
+                return Err(CommandError::ChannelsExhausted(max));
+            }
+        }
+        self.next_channel = if id >= max { 1 } else { id + 1 };
+        self.insert_channel(id, token);
+        Ok(id)
+    }
+
+    /// Opens channel number `id` (which must be free), as recovery does to give a channel its
+    /// old number back.
+    pub(crate) fn open_channel_at(&mut self, id: u16, token: T) -> Result<(), CommandError> {
+        self.check_open()?;
+        let taken = matches!(self.channels.get(usize::from(id)), Some(Some(_)));
+        if id == 0 || id > self.tuning.channel_max || taken {
+            return Err(CommandError::ChannelsExhausted(self.tuning.channel_max));
+        }
+        self.insert_channel(id, token);
+        Ok(())
+    }
+
+    fn insert_channel(&mut self, id: u16, token: T) {
+        let idx = usize::from(id);
+        if self.channels.len() <= idx {
+            self.channels.resize_with(idx + 1, || None);
+        }
+        let mut rpcs = VecDeque::new();
+        rpcs.push_back((expect_for(channel::CLASS_ID, 10), token));
+        if let Some(slot) = self.channels.get_mut(idx) {
+            *slot = Some(Chan {
+                phase: ChanPhase::Opening,
+                rpcs,
+                content: None,
+                next_publish_tag: None,
+            });
+        }
+        encode::method(&mut self.out, id, &Method::ChannelOpen(channel::Open {}));
+    }
+
+    /// Sends a synchronous method; `token` comes back with its reply.
+    pub(crate) fn call(
+        &mut self,
+        channel: u16,
+        method: &Method,
+        token: T,
+    ) -> Result<(), CommandError> {
+        let chan = self.open_chan(channel)?;
+        let expect = expect_for(method.class_id(), method.method_id());
+        if let Method::ConfirmSelect(_) = method {
+            // Publishes are counted from the moment the broker sees confirm.select, so
+            // counting starts now, not at select-ok.
+            if chan.next_publish_tag.is_none() {
+                chan.next_publish_tag = Some(1);
+            }
+        }
+        chan.rpcs.push_back((expect, token));
+        encode::method(&mut self.out, channel, method);
+        Ok(())
+    }
+
+    /// Sends an asynchronous method (ack, nack, reject, recover-async, cancel with no-wait…).
+    pub(crate) fn send(&mut self, channel: u16, method: &Method) -> Result<(), CommandError> {
+        self.open_chan(channel)?;
+        encode::method(&mut self.out, channel, method);
+        Ok(())
+    }
+
+    /// Publishes a message. Returns its delivery tag when the channel is in confirm mode.
+    ///
+    /// The names must already be checked against their domains.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn publish(
+        &mut self,
+        channel: u16,
+        exchange: &str,
+        routing_key: &str,
+        mandatory: bool,
+        immediate: bool,
+        properties: &BasicProperties,
+        body: &[u8],
+    ) -> Result<Option<u64>, CommandError> {
+        let frame_max = self.tuning.frame_max;
+        self.open_chan(channel)?;
+        let publish = PublishRef {
+            exchange,
+            routing_key,
+            mandatory,
+            immediate,
+        };
+        encode::publish(
+            &mut self.out,
+            channel,
+            &publish,
+            properties,
+            body,
+            frame_max,
+        )
+        .map_err(CommandError::Invalid)?;
+        let chan = self.open_chan(channel)?;
+        let tag = chan.next_publish_tag;
+        if let Some(t) = tag {
+            chan.next_publish_tag = Some(t + 1);
+        }
+        Ok(tag)
+    }
+
+    /// Starts closing a channel; `token` comes back with `channel.close-ok`.
+    pub(crate) fn close_channel(
+        &mut self,
+        channel: u16,
+        code: ReplyCode,
+        text: &str,
+        token: T,
+    ) -> Result<(), CommandError> {
+        self.check_open()?;
+        let Some(Some(chan)) = self.channels.get_mut(usize::from(channel)) else {
+            return Err(CommandError::ChannelNotOpen);
+        };
+        if chan.phase == ChanPhase::AwaitCloseOk {
+            return Err(CommandError::ChannelNotOpen);
+        }
+        chan.rpcs
+            .push_back((expect_for(channel::CLASS_ID, 40), token));
+        if chan.phase != ChanPhase::Closing {
+            chan.phase = ChanPhase::Closing;
+            let close = channel::Close {
+                reply_code: code,
+                reply_text: short(text),
+                class_id: 0,
+                method_id: 0,
+            };
+            encode::method(&mut self.out, channel, &Method::ChannelClose(close));
+        }
+        Ok(())
+    }
+
+    pub(super) fn channel_method(&mut self, id: u16, method: Method) {
+        let Some(Some(chan)) = self.channels.get_mut(usize::from(id)) else {
+            let text = format!("{} on channel {id}, which is not open", method.name());
+            return self.violation(ReplyCode::CHANNEL_ERROR, text, &method);
+        };
+        match chan.phase {
+            ChanPhase::Closing => {
+                match method {
+                    Method::ChannelCloseOk(_) => self.channel_closed_by_us(id),
+                    Method::ChannelClose(close) => {
+                        // The closes crossed. Theirs is answered and its reason is the
+                        // channel's (our close request fails with it too); ours is still
+                        // owed a close-ok, so the number stays taken until it comes.
+                        encode::method(
+                            &mut self.out,
+                            id,
+                            &Method::ChannelCloseOk(channel::CloseOk {}),
+                        );
+                        let pending = chan.drain_tokens();
+                        chan.phase = ChanPhase::AwaitCloseOk;
+                        self.events.push_back(Event::ChannelClosed {
+                            channel: id,
+                            reason: server_channel_reason(&close),
+                            pending,
+                        });
+                    }
+                    // Spec: after sending channel.close, discard everything but
+                    // close/close-ok.
+                    _ => {}
+                }
+                return;
+            }
+            ChanPhase::AwaitCloseOk => {
+                if let Method::ChannelCloseOk(_) = method {
+                    if let Some(slot) = self.channels.get_mut(usize::from(id)) {
+                        *slot = None;
+                    }
+                }
+                return;
+            }
+            ChanPhase::Opening | ChanPhase::Open => {}
+        }
+        if chan.content.is_some() {
+            let text = format!(
+                "{} on channel {id} while a message's content was expected",
+                method.name()
+            );
+            return self.violation(ReplyCode::UNEXPECTED_FRAME, text, &method);
+        }
+        match method {
+            Method::BasicDeliver(deliver) => {
+                chan.content = Some(Assembly::new(Incoming::Deliver(deliver)));
+            }
+            Method::BasicReturn(returned) => {
+                chan.content = Some(Assembly::new(Incoming::Return(returned)));
+            }
+            Method::BasicAck(ack) => self.events.push_back(Event::Confirm {
+                channel: id,
+                delivery_tag: ack.delivery_tag,
+                multiple: ack.multiple,
+                ack: true,
+            }),
+            Method::BasicNack(nack) => self.events.push_back(Event::Confirm {
+                channel: id,
+                delivery_tag: nack.delivery_tag,
+                multiple: nack.multiple,
+                ack: false,
+            }),
+            Method::BasicCancel(cancel) => {
+                if !cancel.no_wait {
+                    let ok = basic::CancelOk {
+                        consumer_tag: cancel.consumer_tag.clone(),
+                    };
+                    encode::method(&mut self.out, id, &Method::BasicCancelOk(ok));
+                }
+                self.events.push_back(Event::ConsumerCancelled {
+                    channel: id,
+                    consumer_tag: cancel.consumer_tag,
+                });
+            }
+            Method::ChannelFlow(flow) => {
+                let ok = channel::FlowOk {
+                    active: flow.active,
+                };
+                encode::method(&mut self.out, id, &Method::ChannelFlowOk(ok));
+                self.events.push_back(Event::Flow {
+                    channel: id,
+                    active: flow.active,
+                });
+            }
+            Method::ChannelClose(close) => {
+                encode::method(
+                    &mut self.out,
+                    id,
+                    &Method::ChannelCloseOk(channel::CloseOk {}),
+                );
+                let reason = server_channel_reason(&close);
+                self.remove_channel(id, reason);
+            }
+            reply => {
+                let ids = (reply.class_id(), reply.method_id());
+                // Replies to one kind of request come in order, but RabbitMQ may answer a
+                // later request before an earlier one of another kind (basic.cancel-ok waits
+                // for the queue process while a queue.declare-ok does not), so the reply goes
+                // to the oldest request it can answer.
+                let at = chan
+                    .rpcs
+                    .iter()
+                    .position(|(expect, _)| expect.contains(&ids));
+                let Some((_, token)) = at.and_then(|i| chan.rpcs.remove(i)) else {
+                    let waiting = chan
+                        .rpcs
+                        .iter()
+                        .flat_map(|(expect, _)| expect.iter())
+                        .filter_map(|&(c, m)| method_name(c, m))
+                        .collect::<Vec<_>>();
+                    let waiting = if waiting.is_empty() {
+                        "no reply".to_owned()
+                    } else {
+                        waiting.join(", ")
+                    };
+                    let text = format!(
+                        "unexpected {} on channel {id} (waiting for {waiting})",
+                        reply.name()
+                    );
+                    return self.violation(ReplyCode::UNEXPECTED_FRAME, text, &reply);
+                };
+                match reply {
+                    Method::BasicGetOk(get_ok) => {
+                        chan.content = Some(Assembly::new(Incoming::GetOk(get_ok, token)));
+                    }
+                    Method::ChannelOpenOk(_) => {
+                        chan.phase = ChanPhase::Open;
+                        self.events.push_back(Event::Reply {
+                            channel: id,
+                            token,
+                            reply: Reply::Method(reply),
+                        });
+                    }
+                    reply => self.events.push_back(Event::Reply {
+                        channel: id,
+                        token,
+                        reply: Reply::Method(reply),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Our channel.close was answered: the close requests succeed, anything else pending fails.
+    fn channel_closed_by_us(&mut self, id: u16) {
+        let Some(mut chan) = self
+            .channels
+            .get_mut(usize::from(id))
+            .and_then(Option::take)
+        else {
+            return;
+        };
+        let close_ids = (channel::CLASS_ID, 41);
+        let mut failed = Vec::new();
+        for (expect, token) in chan.rpcs.drain(..) {
+            if expect.contains(&close_ids) {
+                self.events.push_back(Event::Reply {
+                    channel: id,
+                    token,
+                    reply: Reply::Method(Method::ChannelCloseOk(channel::CloseOk {})),
+                });
+            } else {
+                failed.push(token);
+            }
+        }
+        failed.extend(chan.drain_tokens());
+        self.events.push_back(Event::ChannelClosed {
+            channel: id,
+            reason: Arc::new(CloseReason {
+                code: ReplyCode::REPLY_SUCCESS,
+                text: "closed by the application".to_owned(),
+                class_id: 0,
+                method_id: 0,
+                initiator: Initiator::User,
+                scope: Scope::Channel,
+            }),
+            pending: failed,
+        });
+    }
+
+    fn remove_channel(&mut self, id: u16, reason: Arc<CloseReason>) {
+        if let Some(mut chan) = self
+            .channels
+            .get_mut(usize::from(id))
+            .and_then(Option::take)
+        {
+            let pending = chan.drain_tokens();
+            self.events.push_back(Event::ChannelClosed {
+                channel: id,
+                reason,
+                pending,
+            });
+        }
+    }
+}
+
+/// Replies that answer the synchronous method `(class, method)`.
+pub(super) fn expect_for(class_id: u16, method_id: u16) -> Expect {
+    match (class_id, method_id) {
+        (20, 10) => &[(20, 11)],
+        (20, 20) => &[(20, 21)],
+        (20, 40) => &[(20, 41)],
+        (40, 10) => &[(40, 11)],
+        (40, 20) => &[(40, 21)],
+        (40, 30) => &[(40, 31)],
+        // RabbitMQ errata: exchange.unbind-ok is method 51.
+        (40, 40) => &[(40, 51)],
+        (50, 10) => &[(50, 11)],
+        (50, 20) => &[(50, 21)],
+        (50, 30) => &[(50, 31)],
+        (50, 40) => &[(50, 41)],
+        (50, 50) => &[(50, 51)],
+        (60, 10) => &[(60, 11)],
+        (60, 20) => &[(60, 21)],
+        (60, 30) => &[(60, 31)],
+        (60, 70) => &[(60, 71), (60, 72)],
+        // RabbitMQ errata: basic.recover is answered by recover-ok.
+        (60, 110) => &[(60, 111)],
+        (85, 10) => &[(85, 11)],
+        (90, 10) => &[(90, 11)],
+        (90, 20) => &[(90, 21)],
+        (90, 30) => &[(90, 31)],
+        _ => &[],
+    }
+}
+
+/// The reason carried by the server's `channel.close`.
+fn server_channel_reason(close: &channel::Close) -> Arc<CloseReason> {
+    Arc::new(CloseReason {
+        code: close.reply_code,
+        text: close.reply_text.as_str().to_owned(),
+        class_id: close.class_id,
+        method_id: close.method_id,
+        initiator: Initiator::Server,
+        scope: Scope::Channel,
+    })
+}
