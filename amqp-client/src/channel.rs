@@ -66,8 +66,8 @@ impl ChannelCore {
     }
 
     pub(crate) fn entry<'a>(&self, inner: &'a mut Inner) -> Option<&'a mut ChanEntry> {
-        match inner.chans.get_mut(usize::from(self.id)) {
-            Some(Some(e)) if std::ptr::eq(Arc::as_ptr(&e.core), self) => Some(e),
+        match inner.proto.user_mut(self.id) {
+            Some(e) if std::ptr::eq(Arc::as_ptr(&e.core), self) => Some(e),
             _ => None,
         }
     }
@@ -271,13 +271,7 @@ impl Channel {
                 epoch: AtomicU64::new(0),
                 span: tracing::debug_span!(parent: &shared.span, "amqp_channel", channel = id),
             });
-            let idx = usize::from(id);
-            if inner.chans.len() <= idx {
-                inner.chans.resize_with(idx + 1, || None);
-            }
-            if let Some(slot) = inner.chans.get_mut(idx) {
-                *slot = Some(ChanEntry::new(core.clone()));
-            }
+            inner.proto.set_user(id, ChanEntry::new(core.clone()));
             Ok::<_, Error>((core, rx))
         })?;
         // Made before waiting, so that abandoning this future closes the channel again.

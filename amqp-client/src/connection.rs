@@ -190,8 +190,8 @@ pub enum ConnectionState {
 /// State shared by the handles and the driver.
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub(crate) proto: Proto<Waiter>,
-    pub(crate) chans: Vec<Option<ChanEntry>>,
+    /// The state machine, which also keeps each channel's [`ChanEntry`].
+    pub(crate) proto: Proto<Waiter, ChanEntry>,
     pub(crate) driver_waker: Option<Waker>,
     pub(crate) write_waiters: Vec<Waker>,
     pub(crate) opened: Option<oneshot::Sender<Result<ServerInfo>>>,
@@ -246,7 +246,7 @@ impl Inner {
 
     /// Drops the record of a channel the application closed while the connection was down.
     pub(crate) fn forget_channel(&mut self, id: u16) {
-        if let Some(entry) = self.chans.get_mut(usize::from(id)).and_then(Option::take) {
+        if let Some(entry) = self.proto.take_user(id) {
             crate::router::close_entry(entry, &crate::router::user_channel_close());
         }
     }
@@ -548,7 +548,6 @@ impl Connection {
         Arc::new(Shared {
             inner: Mutex::new(Inner {
                 proto: Proto::new(cfg, Instant::now()),
-                chans: Vec::new(),
                 driver_waker: None,
                 write_waiters: Vec::new(),
                 opened: None,

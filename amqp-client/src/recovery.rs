@@ -37,7 +37,7 @@ use tracing::Instrument;
 use crate::config::{ConnectionConfig, Endpoint, RecoveryPolicy};
 use crate::connection::{ConnectionEvent, ConnectionState, ReplyFuture, Shared, Then, Waiter};
 use crate::error::{Error, Initiator, Result};
-use crate::proto::{Proto, Reply};
+use crate::proto::Reply;
 use crate::transport::BoxIo;
 
 // ----- the topology record ----------------------------------------------------------------------
@@ -328,7 +328,7 @@ async fn attempt_one(
         if inner.final_error.is_some() {
             return Err(inner.connection_error());
         }
-        inner.proto = Proto::new(&attempt_cfg, Instant::now());
+        inner.proto.renew(&attempt_cfg, Instant::now());
         inner.endpoint = Some(endpoint.clone());
         inner.opened_rx()
     };
@@ -515,9 +515,9 @@ struct ChannelPlan {
 async fn restore(shared: &Arc<Shared>, policy: &RecoveryPolicy) -> Result<()> {
     let plans: Vec<ChannelPlan> = shared
         .lock("recovery::restore")
-        .chans
-        .iter()
-        .flatten()
+        .proto
+        .users()
+        .map(|(_, e)| e)
         .filter(|e| !e.closing)
         .map(|e| ChannelPlan {
             id: e.core.id(),
@@ -636,9 +636,9 @@ fn describe_binding(bind: &queue::Bind) -> String {
 fn live_consumers(shared: &Shared, queue: Option<&ShortStr>) -> Vec<(u16, basic::Consume)> {
     shared
         .lock("recovery::live_consumers")
-        .chans
-        .iter()
-        .flatten()
+        .proto
+        .users()
+        .map(|(_, e)| e)
         .filter(|e| !e.closing)
         .flat_map(|e| {
             let id = e.core.id();
@@ -801,7 +801,7 @@ fn rename_queue(shared: &Shared, old: &ShortStr, new: &ShortStr) {
     tracing::info!(old = %old, new = %new, "server-named queue declared again under a new name");
     shared.with("recovery::rename_queue", |inner| {
         inner.topology.rename(old, new);
-        for entry in inner.chans.iter_mut().flatten() {
+        for entry in inner.proto.users_mut() {
             for c in &mut entry.consumers {
                 if &c.consume.queue == old {
                     c.consume.queue = new.clone();
@@ -819,7 +819,7 @@ fn rename_queue(shared: &Shared, old: &ShortStr, new: &ShortStr) {
 fn consumer_lost(shared: &Shared, channel: u16, tag: &str, reason: String) {
     tracing::warn!(channel, consumer_tag = tag, %reason, "consumer lost");
     shared.with("recovery::consumer_lost", |inner| {
-        if let Some(Some(entry)) = inner.chans.get_mut(usize::from(channel)) {
+        if let Some(entry) = inner.proto.user_mut(channel) {
             if let Some(i) = entry.consumers.iter().position(|c| c.tag.as_str() == tag) {
                 let c = entry.consumers.swap_remove(i);
                 c.mailbox.close(Some(Error::ConsumerLost {
