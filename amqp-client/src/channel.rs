@@ -66,15 +66,15 @@ impl ChannelCore {
     }
 
     pub(crate) fn entry<'a>(&self, inner: &'a mut Inner) -> Option<&'a mut ChanEntry> {
-        match inner.chans.get_mut(usize::from(self.id)) {
-            Some(Some(e)) if std::ptr::eq(Arc::as_ptr(&e.core), self) => Some(e),
+        match inner.proto.user_mut(self.id) {
+            Some(e) if std::ptr::eq(Arc::as_ptr(&e.core), self) => Some(e),
             _ => None,
         }
     }
 
     /// Sends an asynchronous method (acks and the like).
     pub(crate) fn send_async(&self, method: Method) -> Result<()> {
-        self.shared.with(|inner| {
+        self.shared.with("channel::send_async", |inner| {
             if self.entry(inner).is_none() {
                 return Err(self.closed_error(inner));
             }
@@ -91,7 +91,7 @@ impl ChannelCore {
     /// Settles a delivery received in `epoch`: refused, with nothing sent, if the connection
     /// was lost since (its tag would name another message on the recovered channel).
     pub(crate) fn settle(&self, epoch: u64, delivery_tag: u64, method: Method) -> Result<()> {
-        self.shared.with(|inner| {
+        self.shared.with("channel::settle", |inner| {
             if self.entry(inner).is_none() {
                 return Err(self.closed_error(inner));
             }
@@ -110,7 +110,7 @@ impl ChannelCore {
     pub(crate) async fn call(&self, method: Method, then: Then) -> Result<Reply> {
         method.validate().map_err(Error::InvalidArgument)?;
         let name = method.name();
-        let rx = self.shared.with(|inner| {
+        let rx = self.shared.with("channel::call", |inner| {
             if self.entry(inner).is_none() {
                 return Err(self.closed_error(inner));
             }
@@ -148,7 +148,7 @@ impl ChannelCore {
         // queued on the same worker) write what has accumulated.
         let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
         let shared = &*self.shared;
-        let mut inner = lock(&shared.inner);
+        let mut inner = shared.lock("channel::poll_publish");
         if inner.is_recovering() && self.entry(&mut inner).is_some() {
             // Fail fast: the caller decides whether to wait for recovery and republish.
             return Poll::Ready(Err(Error::Recovering));
@@ -161,11 +161,7 @@ impl ChannelCore {
             || inner.proto.pending_output() >= shared.write_buffer_limit;
         if must_wait && inner.final_error.is_none() {
             inner.write_waiters.push(cx.waker().clone());
-            let driver = inner.take_driver_waker();
-            drop(inner);
-            if let Some(w) = driver {
-                w.wake();
-            }
+            inner.wake_driver();
             return Poll::Pending;
         }
         let tag = match inner.proto.publish(
@@ -189,11 +185,8 @@ impl ChannelCore {
             None => 0,
         };
         coop.made_progress();
-        let driver = inner.take_driver_waker();
+        inner.wake_driver();
         drop(inner);
-        if let Some(w) = driver {
-            w.wake();
-        }
         Poll::Ready(Ok(match tag {
             Some(tag) => PublishConfirm::tracked(self.clone(), epoch, tag),
             None => PublishConfirm::not_requested(),
@@ -212,7 +205,7 @@ struct ChannelHandle {
 impl Drop for ChannelHandle {
     fn drop(&mut self) {
         let core = &self.core;
-        core.shared.with(|inner| {
+        core.shared.with("channel::drop", |inner| {
             if let Some(entry) = core.entry(inner) {
                 entry.closing = true;
                 if inner.is_recovering() {
@@ -261,7 +254,7 @@ fn unexpected(method: &'static str, reply: Reply) -> Error {
 impl Channel {
     pub(crate) async fn open(conn: Arc<ConnGuard>) -> Result<Self> {
         let shared = conn.shared.clone();
-        let (core, rx) = shared.with(|inner| {
+        let (core, rx) = shared.with("channel::open", |inner| {
             if inner.is_recovering() {
                 return Err(Error::Recovering);
             }
@@ -278,13 +271,7 @@ impl Channel {
                 epoch: AtomicU64::new(0),
                 span: tracing::debug_span!(parent: &shared.span, "amqp_channel", channel = id),
             });
-            let idx = usize::from(id);
-            if inner.chans.len() <= idx {
-                inner.chans.resize_with(idx + 1, || None);
-            }
-            if let Some(slot) = inner.chans.get_mut(idx) {
-                *slot = Some(ChanEntry::new(core.clone()));
-            }
+            inner.proto.set_user(id, ChanEntry::new(core.clone()));
             Ok::<_, Error>((core, rx))
         })?;
         // Made before waiting, so that abandoning this future closes the channel again.
@@ -318,7 +305,9 @@ impl Channel {
     /// Updates what recovery restores, once the broker accepted a command.
     fn record(&self, f: impl FnOnce(&mut Inner, u16)) {
         let id = self.id();
-        self.core().shared.with(|inner| f(inner, id));
+        self.core()
+            .shared
+            .with("channel::record", |inner| f(inner, id));
     }
 
     /// The channel number.
@@ -329,7 +318,7 @@ impl Channel {
     /// Whether the channel is open.
     pub fn is_open(&self) -> bool {
         let core = self.core();
-        let mut inner = lock(&core.shared.inner);
+        let mut inner = core.shared.lock("channel::is_open");
         core.entry(&mut inner).is_some()
     }
 
@@ -634,7 +623,7 @@ impl Channel {
             .await;
             match (published, deadline) {
                 (Err(Error::Recovering), Some(deadline)) => {
-                    let mut state = core.shared.lock().state.subscribe();
+                    let mut state = core.shared.lock("channel::basic_publish").state.subscribe();
                     let open = async {
                         let _ = state.wait_for(|s| *s != ConnectionState::Recovering).await;
                     };
@@ -717,14 +706,15 @@ impl Channel {
             core.shared.consumer_buffer,
             core.shared.consumer_buffer_bytes,
         ));
-        core.shared.with(|inner| match core.entry(inner) {
-            Some(entry) => {
-                if let Some(old) = entry.returns.replace(mailbox.clone()) {
-                    old.close(None);
+        core.shared
+            .with("channel::returns", |inner| match core.entry(inner) {
+                Some(entry) => {
+                    if let Some(old) = entry.returns.replace(mailbox.clone()) {
+                        old.close(None);
+                    }
                 }
-            }
-            None => mailbox.close(Some(core.closed_error(inner))),
-        });
+                None => mailbox.close(Some(core.closed_error(inner))),
+            });
         Returns::new(mailbox)
     }
 
@@ -814,7 +804,7 @@ impl Channel {
     /// Closes the channel with a reply code and text of your choice.
     pub async fn close_with(&self, code: ReplyCode, text: &str) -> Result<()> {
         let core = self.core();
-        let rx = core.shared.with(|inner| {
+        let rx = core.shared.with("channel::close_with", |inner| {
             let Some(entry) = core.entry(inner) else {
                 return Err(core.closed_error(inner));
             };

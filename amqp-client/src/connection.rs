@@ -3,13 +3,16 @@
 //! One `Mutex<Inner>` holds the sans-IO state machine plus the application-side bookkeeping
 //! (which future waits for which reply, which mailbox feeds which consumer). Application tasks
 //! lock it briefly to encode a command straight into the outgoing buffer and nudge the driver;
-//! the driver locks it to feed input and take output. No task hop and no allocation sits on the
+//! the driver locks it to feed input and take output. There is one door to it,
+//! [`Shared::lock`]`("purpose")`: its guard wakes, once the lock is released, every task the
+//! holder queued (and the driver, when asked), so no wake-up depends on which way a caller
+//! locked. [`Shared::with`] is that door for a command, which always wakes the driver. No task hop and no allocation sits on the
 //! publish path. What the state machine reports is fanned out to the handles by
 //! [`crate::router`].
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -187,8 +190,8 @@ pub enum ConnectionState {
 /// State shared by the handles and the driver.
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub(crate) proto: Proto<Waiter>,
-    pub(crate) chans: Vec<Option<ChanEntry>>,
+    /// The state machine, which also keeps each channel's [`ChanEntry`].
+    pub(crate) proto: Proto<Waiter, ChanEntry>,
     pub(crate) driver_waker: Option<Waker>,
     pub(crate) write_waiters: Vec<Waker>,
     pub(crate) opened: Option<oneshot::Sender<Result<ServerInfo>>>,
@@ -197,7 +200,8 @@ pub(crate) struct Inner {
     /// The final error, once the connection closed.
     pub(crate) final_error: Option<Error>,
     /// Tasks to wake once the lock is released (readers of mailboxes filled in a batch,
-    /// confirm futures settled).
+    /// confirm futures settled, publishers waiting for room): the guard of
+    /// [`Shared::lock`] wakes them when it drops.
     pub(crate) wakes: Vec<Waker>,
     /// Open, recovering or closed; watched by [`Connection::wait_for_recovery`].
     pub(crate) state: tokio::sync::watch::Sender<ConnectionState>,
@@ -242,7 +246,7 @@ impl Inner {
 
     /// Drops the record of a channel the application closed while the connection was down.
     pub(crate) fn forget_channel(&mut self, id: u16) {
-        if let Some(entry) = self.chans.get_mut(usize::from(id)).and_then(Option::take) {
+        if let Some(entry) = self.proto.take_user(id) {
             crate::router::close_entry(entry, &crate::router::user_channel_close());
         }
     }
@@ -274,11 +278,6 @@ impl Inner {
         true
     }
 
-    /// Takes the driver's waker so the caller can wake it after unlocking.
-    pub(crate) fn take_driver_waker(&mut self) -> Option<Waker> {
-        self.driver_waker.take()
-    }
-
     /// The error a command on a closed connection gets.
     pub(crate) fn connection_error(&self) -> Error {
         self.final_error
@@ -296,10 +295,11 @@ impl Inner {
             })
     }
 
+    /// Wakes the publishers waiting for room (or for flow, or for the broker's unblock) once
+    /// the lock is released.
     pub(crate) fn wake_writers(&mut self) {
-        for w in self.write_waiters.drain(..) {
-            w.wake();
-        }
+        let writers = std::mem::take(&mut self.write_waiters);
+        self.wakes.extend(writers);
     }
 
     /// Runs a command and maps the state machine's refusal to the error the caller reports.
@@ -319,7 +319,8 @@ impl Inner {
 /// What the driver and the handles share.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) inner: Mutex<Inner>,
+    /// Reached only through [`Shared::lock`].
+    inner: Mutex<Inner>,
     pub(crate) consumer_buffer: usize,
     pub(crate) consumer_buffer_bytes: usize,
     pub(crate) write_buffer_limit: usize,
@@ -334,9 +335,20 @@ pub(crate) struct Shared {
     pub(crate) span: tracing::Span,
 }
 
-/// The locked state; on unlock, wakes the tasks queued in [`Inner::wakes`].
+/// The locked state, from [`Shared::lock`]. When it drops, after unlocking, it wakes the
+/// tasks queued in [`Inner::wakes`] (readers of mailboxes filled meanwhile, confirm futures
+/// settled) and, if [`wake_driver`](Self::wake_driver) was called, the driver.
 pub(crate) struct Locked<'a> {
     guard: Option<MutexGuard<'a, Inner>>,
+    wake_driver: bool,
+}
+
+impl Locked<'_> {
+    /// Asks for the driver to run once the lock is released: a command left it output to
+    /// write or a state to act on.
+    pub(crate) fn wake_driver(&mut self) {
+        self.wake_driver = true;
+    }
 }
 
 impl std::ops::Deref for Locked<'_> {
@@ -357,38 +369,50 @@ impl std::ops::DerefMut for Locked<'_> {
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
         if let Some(mut guard) = self.guard.take() {
+            let driver = if self.wake_driver {
+                guard.driver_waker.take()
+            } else {
+                None
+            };
             let wakes = std::mem::take(&mut guard.wakes);
             drop(guard);
+            if let Some(w) = driver {
+                w.wake();
+            }
             wakes.into_iter().for_each(Waker::wake);
         }
     }
 }
 
 impl Shared {
-    /// Locks the state; tasks woken meanwhile are woken when the returned guard drops.
-    pub(crate) fn lock(&self) -> Locked<'_> {
+    /// The one way to the state behind the handles. `purpose` names the caller in the trace
+    /// of a lock that had to wait.
+    pub(crate) fn lock(&self, purpose: &'static str) -> Locked<'_> {
+        let guard = match self.inner.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                tracing::trace!(purpose, "waiting for the connection state");
+                lock(&self.inner)
+            }
+        };
         Locked {
-            guard: Some(lock(&self.inner)),
+            guard: Some(guard),
+            wake_driver: false,
         }
     }
 
-    /// Locks, runs `f`, unlocks, then wakes the driver if `f` left it something to do.
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
-        let mut inner = lock(&self.inner);
-        let r = f(&mut inner);
-        let waker = inner.take_driver_waker();
-        let wakes = std::mem::take(&mut inner.wakes);
-        drop(inner);
-        if let Some(w) = waker {
-            w.wake();
-        }
-        wakes.into_iter().for_each(Waker::wake);
-        r
+    /// A command: locks for `purpose`, runs `f`, unlocks, then wakes the driver (and whatever
+    /// `f` queued).
+    pub(crate) fn with<R>(&self, purpose: &'static str, f: impl FnOnce(&mut Inner) -> R) -> R {
+        let mut inner = self.lock(purpose);
+        inner.wake_driver();
+        f(&mut inner)
     }
 
     /// Starts the graceful close without waiting for it.
     fn close_in_background(&self) {
-        self.with(|inner| {
+        self.with("connection::close_in_background", |inner| {
             inner.user_close(ReplyCode::REPLY_SUCCESS, "connection handle dropped");
         });
         self.cancel.notify_one();
@@ -475,13 +499,13 @@ impl Connection {
             attempt.connect_timeout = cfg.connect_timeout.saturating_sub(started.elapsed());
             let shared = Self::new_shared(&attempt);
             let rx = {
-                let mut inner = lock(&shared.inner);
+                let mut inner = shared.lock("connection::connect_with");
                 inner.endpoint = Some(endpoint.clone());
                 inner.opened_rx()
             };
             match &cfg.recovery {
                 Some(policy) => {
-                    lock(&shared.inner).recovery_enabled = true;
+                    shared.lock("connection::connect_with").recovery_enabled = true;
                     let supervisor =
                         crate::recovery::supervise(shared.clone(), cfg.clone(), policy.clone(), io);
                     tokio::spawn(supervisor.instrument(shared.span.clone()));
@@ -509,7 +533,7 @@ impl Connection {
         T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let shared = Self::new_shared(&cfg);
-        let rx = lock(&shared.inner).opened_rx();
+        let rx = shared.lock("connection::open_with").opened_rx();
         tokio::spawn(crate::driver::run(io, shared.clone()).instrument(shared.span.clone()));
         Self::opened(shared, rx).await
     }
@@ -524,7 +548,6 @@ impl Connection {
         Arc::new(Shared {
             inner: Mutex::new(Inner {
                 proto: Proto::new(cfg, Instant::now()),
-                chans: Vec::new(),
                 driver_waker: None,
                 write_waiters: Vec::new(),
                 opened: None,
@@ -559,7 +582,7 @@ impl Connection {
     ) -> Result<Self> {
         let server = match rx.await {
             Ok(r) => r?,
-            Err(_) => return Err(lock(&shared.inner).connection_error()),
+            Err(_) => return Err(shared.lock("connection::opened").connection_error()),
         };
         Ok(Self {
             guard: Arc::new(ConnGuard { shared, server }),
@@ -588,7 +611,7 @@ impl Connection {
 
     /// Closes the connection with a reply code and text of your choice.
     pub async fn close_with(&self, code: ReplyCode, text: &str) -> Result<()> {
-        let rx = self.guard.shared.with(|inner| {
+        let rx = self.guard.shared.with("connection::close_with", |inner| {
             let (tx, rx) = oneshot::channel();
             match &inner.final_error {
                 Some(e) => {
@@ -611,7 +634,7 @@ impl Connection {
 
     /// Waits until the connection closes, for whatever reason, and returns why.
     pub async fn closed(&self) -> Error {
-        let rx = self.guard.shared.with(|inner| {
+        let rx = self.guard.shared.with("connection::closed", |inner| {
             let (tx, rx) = oneshot::channel();
             match &inner.final_error {
                 Some(e) => {
@@ -623,25 +646,33 @@ impl Connection {
         });
         match rx.await {
             Ok(e) => e,
-            Err(_) => lock(&self.guard.shared.inner).connection_error(),
+            Err(_) => self
+                .guard
+                .shared
+                .lock("connection::closed")
+                .connection_error(),
         }
     }
 
     /// Whether the connection is open (not closing, not closed, not recovering).
     pub fn is_open(&self) -> bool {
-        let inner = lock(&self.guard.shared.inner);
+        let inner = self.guard.shared.lock("connection::is_open");
         inner.proto.is_open() && !inner.is_recovering()
     }
 
     /// Open, recovering or closed.
     pub fn state(&self) -> ConnectionState {
-        *lock(&self.guard.shared.inner).state.borrow()
+        *self.guard.shared.lock("connection::state").state.borrow()
     }
 
     /// A watch of [`state`](Self::state): changes as the connection is lost, recovered and
     /// closed.
     pub fn watch_state(&self) -> tokio::sync::watch::Receiver<ConnectionState> {
-        lock(&self.guard.shared.inner).state.subscribe()
+        self.guard
+            .shared
+            .lock("connection::watch_state")
+            .state
+            .subscribe()
     }
 
     /// Waits until the connection is open again: at once if it is open, after recovery if it
@@ -655,18 +686,30 @@ impl Connection {
         };
         match state {
             ConnectionState::Open => Ok(()),
-            _ => Err(lock(&self.guard.shared.inner).connection_error()),
+            _ => Err(self
+                .guard
+                .shared
+                .lock("connection::wait_for_recovery")
+                .connection_error()),
         }
     }
 
     /// The broker this connection is (or was last) connected to.
     pub fn endpoint(&self) -> Option<Endpoint> {
-        lock(&self.guard.shared.inner).endpoint.clone()
+        self.guard
+            .shared
+            .lock("connection::endpoint")
+            .endpoint
+            .clone()
     }
 
     /// Whether the broker currently blocks publishing on this connection.
     pub fn is_blocked(&self) -> bool {
-        lock(&self.guard.shared.inner).proto.is_blocked()
+        self.guard
+            .shared
+            .lock("connection::is_blocked")
+            .proto
+            .is_blocked()
     }
 
     /// The server's properties from `connection.start` (product, version, capabilities, …).
@@ -678,7 +721,10 @@ impl Connection {
     ///
     /// After a recovery these are the values of the new connection.
     pub fn negotiated(&self) -> Negotiated {
-        let t = lock(&self.guard.shared.inner)
+        let t = self
+            .guard
+            .shared
+            .lock("connection::negotiated")
             .tuning
             .unwrap_or(self.guard.server.tuning);
         Negotiated {
@@ -692,7 +738,7 @@ impl Connection {
     /// the connection closes.
     pub fn events(&self) -> ConnectionEvents {
         let mailbox = Arc::new(Mailbox::new(usize::MAX, usize::MAX));
-        self.guard.shared.with(|inner| {
+        self.guard.shared.with("connection::events", |inner| {
             if inner.final_error.is_some() {
                 mailbox.close(None);
             } else {
@@ -753,7 +799,10 @@ impl Future for ReplyFuture<'_> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match Pin::new(&mut self.rx).poll(cx) {
             Poll::Ready(Ok(r)) => Poll::Ready(r),
-            Poll::Ready(Err(_)) => Poll::Ready(Err(lock(&self.shared.inner).connection_error())),
+            Poll::Ready(Err(_)) => Poll::Ready(Err(self
+                .shared
+                .lock("connection::reply_future")
+                .connection_error())),
             Poll::Pending => Poll::Pending,
         }
     }

@@ -98,7 +98,7 @@ impl Drop for Consumer {
             return;
         }
         let core = self.channel_core();
-        core.shared.with(|inner| {
+        core.shared.with("consumer::drop", |inner| {
             if inner.is_recovering() {
                 // Nothing to tell the broker; recovery must not bring this consumer back.
                 if let Some(entry) = core.entry(inner) {

@@ -9,7 +9,7 @@
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -91,13 +91,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             if pause.poll_space(cx).is_ready() {
                 self.paused = None;
                 progress = true;
-                self.shared.lock().proto.set_read_paused(false, now);
+                self.shared
+                    .lock("driver::resume")
+                    .proto
+                    .set_read_paused(false, now);
             }
         }
 
         // Input left over from earlier reads, timers, output: one critical section.
-        let (finished, deadline, wake, blocked) = {
-            let mut inner = self.shared.lock();
+        let (finished, deadline, blocked) = {
+            let mut inner = self.shared.lock("driver::turn");
             if self.paused.is_none() && !self.rbuf.is_empty() {
                 process(&mut inner, &mut self.rbuf, &mut self.paused, now);
             }
@@ -109,24 +112,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 Some(w) if w.will_wake(cx.waker()) => {}
                 _ => inner.driver_waker = Some(cx.waker().clone()),
             }
-            let mut wake: Vec<Waker> = Vec::new();
             if self.wbuf.is_empty() {
                 inner.proto.take_output(&mut self.wbuf);
                 self.written = 0;
                 if !self.wbuf.is_empty() {
-                    wake = std::mem::take(&mut inner.write_waiters);
+                    // The output buffer has room again: publishers held back may go on.
+                    inner.wake_writers();
                 }
             }
             (
                 inner.proto.is_finished(),
                 inner.proto.next_deadline(),
-                wake,
                 inner.proto.is_blocked(),
             )
         };
-        for w in wake {
-            w.wake();
-        }
 
         // Write.
         let mut wrote = false;
@@ -217,7 +216,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
                 Poll::Ready(Ok(0)) => {
                     self.read_done = true;
-                    let mut inner = self.shared.lock();
+                    let mut inner = self.shared.lock("driver::eof");
                     // Frames already buffered come first.
                     process(&mut inner, &mut self.rbuf, &mut self.paused, now);
                     if self.paused.is_none() {
@@ -227,7 +226,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                     progress = true;
                 }
                 Poll::Ready(Ok(_)) => {
-                    let mut inner = self.shared.lock();
+                    let mut inner = self.shared.lock("driver::read");
                     inner.proto.note_received(now);
                     process(&mut inner, &mut self.rbuf, &mut self.paused, now);
                     progress = true;
@@ -241,7 +240,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             }
         } else if self.read_done && self.paused.is_none() && !self.rbuf.is_empty() && !finished {
             // Input that waited for a consumer to drain, after the peer closed.
-            let mut inner = self.shared.lock();
+            let mut inner = self.shared.lock("driver::eof");
             process(&mut inner, &mut self.rbuf, &mut self.paused, now);
             if self.paused.is_none() {
                 inner.proto.handle_eof();
@@ -262,7 +261,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                     if finished {
                         return Turn::Finished;
                     }
-                    let mut inner = self.shared.lock();
+                    let mut inner = self.shared.lock("driver::timer");
                     // The state machine decides what is due (the write-stall check runs in
                     // the next turn).
                     inner.proto.handle_timeout(Instant::now().max(at));
@@ -283,7 +282,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
     fn io_error(&mut self, e: std::io::Error) {
         self.wbuf.clear();
         self.written = 0;
-        let mut inner = self.shared.lock();
+        let mut inner = self.shared.lock("driver::io_error");
         inner.proto.handle_io_error(e);
         let _ = inner.dispatch();
     }

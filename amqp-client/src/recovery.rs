@@ -37,7 +37,7 @@ use tracing::Instrument;
 use crate::config::{ConnectionConfig, Endpoint, RecoveryPolicy};
 use crate::connection::{ConnectionEvent, ConnectionState, ReplyFuture, Shared, Then, Waiter};
 use crate::error::{Error, Initiator, Result};
-use crate::proto::{Proto, Reply};
+use crate::proto::Reply;
 use crate::transport::BoxIo;
 
 // ----- the topology record ----------------------------------------------------------------------
@@ -199,7 +199,7 @@ pub(crate) async fn supervise(
     let mut healthy_since = Instant::now();
     loop {
         let _ = (&mut driver).await;
-        if !shared.lock().is_recovering() {
+        if !shared.lock("recovery::supervise").is_recovering() {
             return;
         }
         if healthy_since.elapsed() >= policy.reset_after {
@@ -230,7 +230,7 @@ pub(crate) fn backoff(policy: &RecoveryPolicy, attempt: u32) -> Duration {
 
 /// Whether the connection was closed for good (by the application, or recovery gave up).
 fn is_closed(shared: &Shared) -> bool {
-    *shared.lock().state.borrow() == ConnectionState::Closed
+    *shared.lock("recovery::is_closed").state.borrow() == ConnectionState::Closed
 }
 
 /// Sleeps `delay`, or less if the application closes the connection meanwhile.
@@ -251,7 +251,7 @@ async fn recover(
     let mut cycles = 0u32;
     loop {
         let (cause, current) = {
-            let inner = shared.lock();
+            let inner = shared.lock("recovery::recover");
             (inner.lost_cause.clone(), inner.endpoint.clone())
         };
         let mut order = cfg.all_endpoints();
@@ -289,7 +289,7 @@ async fn recover(
                         backoff(policy, *attempt)
                     };
                     tracing::info!(%endpoint, error = %e, ?next_delay, "recovery attempt failed");
-                    shared.with(|inner| {
+                    shared.with("recovery::recover", |inner| {
                         inner.emit(ConnectionEvent::AttemptFailed {
                             endpoint: endpoint.to_string(),
                             error: e.to_string(),
@@ -300,7 +300,7 @@ async fn recover(
                         cycles += 1;
                         if policy.max_attempts.is_some_and(|max| cycles >= max) {
                             tracing::warn!(cycles, "recovery gave up");
-                            shared.with(|inner| inner.finish(e));
+                            shared.with("recovery::recover", |inner| inner.finish(e));
                             return None;
                         }
                         sleep_unless_closed(shared, next_delay).await;
@@ -324,11 +324,11 @@ async fn attempt_one(
     attempt_cfg.host.clone_from(&endpoint.host);
     attempt_cfg.port = endpoint.port;
     let rx = {
-        let mut inner = shared.lock();
+        let mut inner = shared.lock("recovery::attempt_one");
         if inner.final_error.is_some() {
             return Err(inner.connection_error());
         }
-        inner.proto = Proto::new(&attempt_cfg, Instant::now());
+        inner.proto.renew(&attempt_cfg, Instant::now());
         inner.endpoint = Some(endpoint.clone());
         inner.opened_rx()
     };
@@ -336,10 +336,10 @@ async fn attempt_one(
     let restored = async {
         match rx.await {
             Ok(r) => r.map(drop)?,
-            Err(_) => return Err(shared.lock().connection_error()),
+            Err(_) => return Err(shared.lock("recovery::attempt_one").connection_error()),
         }
         tracing::info!(%endpoint, "reconnected; restoring channels and topology");
-        shared.with(|inner| {
+        shared.with("recovery::attempt_one", |inner| {
             inner.emit(ConnectionEvent::Reconnected {
                 endpoint: endpoint.to_string(),
             })
@@ -347,7 +347,7 @@ async fn attempt_one(
         restore(shared, policy).await
     }
     .await;
-    let outcome = shared.with(|inner| match restored {
+    let outcome = shared.with("recovery::attempt_one", |inner| match restored {
         Ok(()) if inner.proto.is_open() && inner.is_recovering() => {
             inner.set_state(ConnectionState::Open);
             inner.emit(ConnectionEvent::Recovered);
@@ -386,7 +386,7 @@ async fn attempt_one(
 /// connection never reaches the next one.
 async fn call(shared: &Shared, channel: u16, method: Method, losses: Option<u64>) -> Result<Reply> {
     let name = method.name();
-    let rx = shared.with(|inner| {
+    let rx = shared.with("recovery::call", |inner| {
         if losses.is_some_and(|n| n != inner.losses || inner.is_recovering()) {
             return Err(Error::Recovering);
         }
@@ -402,7 +402,7 @@ async fn call(shared: &Shared, channel: u16, method: Method, losses: Option<u64>
 
 /// Opens channel `id` (or the lowest free one with `None`) on the new connection.
 async fn open_channel(shared: &Shared, id: Option<u16>, losses: Option<u64>) -> Result<u16> {
-    let (id, rx) = shared.with(|inner| {
+    let (id, rx) = shared.with("recovery::open_channel", |inner| {
         if losses.is_some_and(|n| n != inner.losses || inner.is_recovering()) {
             return Err(Error::Recovering);
         }
@@ -481,7 +481,7 @@ impl<'a> Scratch<'a> {
     }
 
     fn close(self) {
-        self.shared.with(|inner| {
+        self.shared.with("recovery::close", |inner| {
             let _ = inner.proto.close_channel(
                 self.id,
                 ReplyCode::REPLY_SUCCESS,
@@ -494,7 +494,7 @@ impl<'a> Scratch<'a> {
 
 fn entity_failed(shared: &Shared, what: &str, error: String, action: &'static str) {
     tracing::warn!(entity = what, %error, action, "restoring an entity failed");
-    shared.with(|inner| {
+    shared.with("recovery::entity_failed", |inner| {
         inner.emit(ConnectionEvent::EntityFailed {
             entity: what.to_owned(),
             error,
@@ -514,10 +514,10 @@ struct ChannelPlan {
 /// Restores channels, topology and consumers on the new connection, in that order.
 async fn restore(shared: &Arc<Shared>, policy: &RecoveryPolicy) -> Result<()> {
     let plans: Vec<ChannelPlan> = shared
-        .lock()
-        .chans
-        .iter()
-        .flatten()
+        .lock("recovery::restore")
+        .proto
+        .users()
+        .map(|(_, e)| e)
         .filter(|e| !e.closing)
         .map(|e| ChannelPlan {
             id: e.core.id(),
@@ -538,7 +538,7 @@ async fn restore(shared: &Arc<Shared>, policy: &RecoveryPolicy) -> Result<()> {
     }
 
     let mut scratch = Scratch::open(shared, policy, None).await?;
-    let topology = shared.lock().topology.clone();
+    let topology = shared.lock("recovery::restore").topology.clone();
     for declare in topology.exchanges {
         let what = format!("exchange {:?}", declare.exchange.as_str());
         if let Outcome::Missing(error) = scratch
@@ -567,7 +567,7 @@ async fn restore(shared: &Arc<Shared>, policy: &RecoveryPolicy) -> Result<()> {
             _ => {}
         }
     }
-    let topology = shared.lock().topology.clone();
+    let topology = shared.lock("recovery::restore").topology.clone();
     for bind in topology.queue_bindings {
         if later.contains(&bind.queue) {
             continue;
@@ -614,7 +614,7 @@ async fn restore(shared: &Arc<Shared>, policy: &RecoveryPolicy) -> Result<()> {
         }
     }
     scratch.close();
-    let losses = shared.lock().losses;
+    let losses = shared.lock("recovery::restore").losses;
     for queue in later {
         let task = restore_later(shared.clone(), policy.clone(), queue, losses);
         tokio::spawn(task.in_current_span());
@@ -635,10 +635,10 @@ fn describe_binding(bind: &queue::Bind) -> String {
 /// `Some`).
 fn live_consumers(shared: &Shared, queue: Option<&ShortStr>) -> Vec<(u16, basic::Consume)> {
     shared
-        .lock()
-        .chans
-        .iter()
-        .flatten()
+        .lock("recovery::live_consumers")
+        .proto
+        .users()
+        .map(|(_, e)| e)
         .filter(|e| !e.closing)
         .flat_map(|e| {
             let id = e.core.id();
@@ -662,12 +662,14 @@ async fn restore_consumer(
     match call(shared, id, Method::BasicConsume(consume), losses).await {
         Ok(_) => {
             tracing::debug!(channel = id, consumer_tag = %tag, "consumer restored");
-            shared.with(|inner| inner.emit(ConnectionEvent::ConsumerRestored { tag }));
+            shared.with("recovery::restore_consumer", |inner| {
+                inner.emit(ConnectionEvent::ConsumerRestored { tag })
+            });
             Ok(())
         }
         Err(Error::ChannelClosed(reason)) => {
             // The channel's close ended the stream with its reason already.
-            shared.with(|inner| {
+            shared.with("recovery::restore_consumer", |inner| {
                 inner.emit(ConnectionEvent::ConsumerLost {
                     tag,
                     reason: reason.to_string(),
@@ -710,7 +712,7 @@ async fn restore_queue(
     losses: u64,
 ) -> Result<bool> {
     let (declare, bindings) = {
-        let inner = shared.lock();
+        let inner = shared.lock("recovery::restore_queue");
         if inner.losses != losses || *inner.state.borrow() != ConnectionState::Open {
             return Err(Error::Recovering);
         }
@@ -797,9 +799,9 @@ async fn restore_channel(shared: &Shared, plan: &ChannelPlan) -> Result<()> {
 /// A server-named queue came back as `new`: its record, bindings and consumers follow.
 fn rename_queue(shared: &Shared, old: &ShortStr, new: &ShortStr) {
     tracing::info!(old = %old, new = %new, "server-named queue declared again under a new name");
-    shared.with(|inner| {
+    shared.with("recovery::rename_queue", |inner| {
         inner.topology.rename(old, new);
-        for entry in inner.chans.iter_mut().flatten() {
+        for entry in inner.proto.users_mut() {
             for c in &mut entry.consumers {
                 if &c.consume.queue == old {
                     c.consume.queue = new.clone();
@@ -816,8 +818,8 @@ fn rename_queue(shared: &Shared, old: &ShortStr, new: &ShortStr) {
 /// Ends a consumer that could not be restored: its stream yields [`Error::ConsumerLost`].
 fn consumer_lost(shared: &Shared, channel: u16, tag: &str, reason: String) {
     tracing::warn!(channel, consumer_tag = tag, %reason, "consumer lost");
-    shared.with(|inner| {
-        if let Some(Some(entry)) = inner.chans.get_mut(usize::from(channel)) {
+    shared.with("recovery::consumer_lost", |inner| {
+        if let Some(entry) = inner.proto.user_mut(channel) {
             if let Some(i) = entry.consumers.iter().position(|c| c.tag.as_str() == tag) {
                 let c = entry.consumers.swap_remove(i);
                 c.mailbox.close(Some(Error::ConsumerLost {

@@ -62,14 +62,18 @@ impl Inner {
             let _ = tx.send(Err(error.clone()));
         }
         let mut wakes = std::mem::take(&mut self.wakes);
-        for slot in &mut self.chans {
-            if slot.as_ref().is_some_and(|e| e.closing) {
-                if let Some(entry) = slot.take() {
-                    close_entry(entry, &user_channel_close());
-                }
-                continue;
+        let closing: Vec<u16> = self
+            .proto
+            .users()
+            .filter(|(_, e)| e.closing)
+            .map(|(id, _)| id)
+            .collect();
+        for id in closing {
+            if let Some(entry) = self.proto.take_user(id) {
+                close_entry(entry, &user_channel_close());
             }
-            let Some(entry) = slot else { continue };
+        }
+        for entry in self.proto.users_mut() {
             entry.core.next_epoch();
             lock(&entry.core.confirms).lose(&error, &mut wakes);
             entry.consumers.retain(|c| !c.mailbox.is_gone());
@@ -95,7 +99,7 @@ impl Inner {
     /// Ends the connection for good with `error`: every channel, consumer, confirm and waiter
     /// gets it.
     pub(crate) fn finish(&mut self, error: Error) {
-        for entry in self.chans.iter_mut().filter_map(Option::take) {
+        for entry in self.proto.take_users() {
             close_entry(entry, &error);
         }
         if let Some(tx) = self.opened.take() {
@@ -126,7 +130,7 @@ impl Inner {
         pause
     }
 
-    fn handle_event(&mut self, event: Event<Waiter>) -> Option<Pause> {
+    fn handle_event(&mut self, event: Event<Waiter, ChanEntry>) -> Option<Pause> {
         match event {
             Event::Opened {
                 server_properties,
@@ -153,9 +157,7 @@ impl Inner {
                 properties,
                 body,
             } => {
-                let Some(Some(entry)) = self.chans.get_mut(usize::from(channel)) else {
-                    return None;
-                };
+                let entry = self.proto.user_mut(channel)?;
                 let Some(consumer) = entry
                     .consumers
                     .iter()
@@ -193,9 +195,7 @@ impl Inner {
                 properties,
                 body,
             } => {
-                let Some(Some(entry)) = self.chans.get_mut(usize::from(channel)) else {
-                    return None;
-                };
+                let entry = self.proto.user_mut(channel)?;
                 let message = ReturnedMessage::new(returned, properties, body);
                 tracing::debug!(
                     channel,
@@ -223,7 +223,7 @@ impl Inner {
                 multiple,
                 ack,
             } => {
-                if let Some(Some(entry)) = self.chans.get_mut(usize::from(channel)) {
+                if let Some(entry) = self.proto.user_mut(channel) {
                     lock(&entry.core.confirms).settle(delivery_tag, multiple, ack, &mut self.wakes);
                 }
             }
@@ -232,7 +232,7 @@ impl Inner {
                 consumer_tag,
             } => {
                 tracing::debug!(channel, %consumer_tag, "consumer cancelled by the server");
-                if let Some(Some(entry)) = self.chans.get_mut(usize::from(channel)) {
+                if let Some(entry) = self.proto.user_mut(channel) {
                     if let Some(i) = entry.consumers.iter().position(|c| c.tag == consumer_tag) {
                         let c = entry.consumers.swap_remove(i);
                         c.mailbox
@@ -243,7 +243,7 @@ impl Inner {
                 }
             }
             Event::Flow { channel, active } => {
-                if let Some(Some(entry)) = self.chans.get_mut(usize::from(channel)) {
+                if let Some(entry) = self.proto.user_mut(channel) {
                     entry.flow_active = active;
                 }
                 if active {
@@ -263,10 +263,11 @@ impl Inner {
                 channel,
                 reason,
                 pending,
+                user,
             } => {
-                let span = match self.chans.get(usize::from(channel)) {
-                    Some(Some(entry)) => entry.core.span.clone(),
-                    _ => tracing::Span::none(),
+                let span = match &user {
+                    Some(entry) => entry.core.span.clone(),
+                    None => tracing::Span::none(),
                 };
                 span.in_scope(|| {
                     if reason.initiator == Initiator::User {
@@ -279,11 +280,7 @@ impl Inner {
                 for w in pending {
                     w.complete(Err(error.clone()));
                 }
-                if let Some(entry) = self
-                    .chans
-                    .get_mut(usize::from(channel))
-                    .and_then(Option::take)
-                {
+                if let Some(entry) = user {
                     close_entry(entry, &error);
                 }
                 self.wake_writers();
@@ -316,7 +313,7 @@ impl Inner {
         match (std::mem::replace(&mut waiter.then, Then::Nothing), &reply) {
             (Then::Consume { mailbox, consume }, Reply::Method(Method::BasicConsumeOk(ok))) => {
                 let wanted = waiter.tx.as_ref().is_some_and(|tx| !tx.is_closed());
-                if let Some(Some(entry)) = self.chans.get_mut(usize::from(channel)) {
+                if let Some(entry) = self.proto.user_mut(channel) {
                     entry.consumers.push(ConsumerEntry {
                         tag: ok.consumer_tag.clone(),
                         mailbox: mailbox.clone(),
@@ -342,7 +339,7 @@ impl Inner {
                 }
             }
             (Then::Cancel, Reply::Method(Method::BasicCancelOk(ok))) => {
-                if let Some(Some(entry)) = self.chans.get_mut(usize::from(channel)) {
+                if let Some(entry) = self.proto.user_mut(channel) {
                     if let Some(i) = entry
                         .consumers
                         .iter()
@@ -363,10 +360,9 @@ impl Inner {
     /// recovery must not declare it again.
     fn consumer_gone(&mut self, queue: &str) {
         let others = self
-            .chans
-            .iter()
-            .flatten()
-            .flat_map(|e| e.consumers.iter())
+            .proto
+            .users()
+            .flat_map(|(_, e)| e.consumers.iter())
             .any(|c| c.consume.queue.as_str() == queue);
         if !others {
             self.topology.auto_delete_unused(queue);

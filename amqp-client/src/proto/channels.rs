@@ -5,11 +5,13 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
 use amqp_wire::{basic, channel, BasicProperties, Method, PublishRef, ReplyCode};
 
 use super::content::{Assembly, Incoming};
 use super::{encode, method_name, short, CommandError, Event, Phase, Proto, Reply};
+use crate::config::ConnectionConfig;
 use crate::error::{CloseReason, Error, Initiator, Scope};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,21 +23,37 @@ pub(super) enum ChanPhase {
     /// Both sides sent channel.close: the server's was answered and the channel reported
     /// closed with its reason; the number stays taken until the close-ok for ours arrives.
     AwaitCloseOk,
+    /// Not open on this connection, but the owner's record lives on (the connection was
+    /// lost): recovery opens it again with [`Proto::open_channel_at`]. The number is taken.
+    Detached,
 }
 
 /// (class id, method id) pairs that answer a request.
 pub(super) type Expect = &'static [(u16, u16)];
 
 #[derive(Debug)]
-pub(super) struct Chan<T> {
+pub(super) struct Chan<T, U> {
     pub(super) phase: ChanPhase,
     rpcs: VecDeque<(Expect, T)>,
     pub(super) content: Option<Assembly<T>>,
     /// In confirm mode: the tag the next publish gets.
     next_publish_tag: Option<u64>,
+    /// The owner's record of the channel.
+    pub(super) user: Option<U>,
 }
 
-impl<T> Chan<T> {
+impl<T, U> Chan<T, U> {
+    /// A channel not open on this connection, with the owner's record.
+    pub(super) fn detached(user: U) -> Self {
+        Self {
+            phase: ChanPhase::Detached,
+            rpcs: VecDeque::new(),
+            content: None,
+            next_publish_tag: None,
+            user: Some(user),
+        }
+    }
+
     pub(super) fn drain_tokens(&mut self) -> Vec<T> {
         let mut out: Vec<T> = self.rpcs.drain(..).map(|(_, t)| t).collect();
         if let Some(Assembly {
@@ -49,7 +67,7 @@ impl<T> Chan<T> {
     }
 }
 
-impl<T> Proto<T> {
+impl<T, U> Proto<T, U> {
     fn check_open(&self) -> Result<(), CommandError> {
         match self.phase {
             Phase::Open => Ok(()),
@@ -68,7 +86,7 @@ impl<T> Proto<T> {
         }
     }
 
-    fn open_chan(&mut self, channel: u16) -> Result<&mut Chan<T>, CommandError> {
+    fn open_chan(&mut self, channel: u16) -> Result<&mut Chan<T, U>, CommandError> {
         self.check_open()?;
         match self.channels.get_mut(usize::from(channel)) {
             Some(Some(c)) if matches!(c.phase, ChanPhase::Opening | ChanPhase::Open) => Ok(c),
@@ -80,7 +98,7 @@ impl<T> Proto<T> {
     pub(crate) fn open_channel(&mut self, token: T) -> Result<u16, CommandError> {
         self.check_open()?;
         let max = self.tuning.channel_max;
-        let free = |chans: &[Option<Chan<T>>], id: u16| {
+        let free = |chans: &[Option<Chan<T, U>>], id: u16| {
             chans.get(usize::from(id)).is_none_or(|c| c.is_none())
         };
         let mut id = self.next_channel.clamp(1, max.max(1));
@@ -97,11 +115,14 @@ impl<T> Proto<T> {
         Ok(id)
     }
 
-    /// Opens channel number `id` (which must be free), as recovery does to give a channel its
-    /// old number back.
+    /// Opens channel number `id` (which must be free, or detached), as recovery does to give
+    /// a channel its old number back; a detached channel keeps its owner's record.
     pub(crate) fn open_channel_at(&mut self, id: u16, token: T) -> Result<(), CommandError> {
         self.check_open()?;
-        let taken = matches!(self.channels.get(usize::from(id)), Some(Some(_)));
+        let taken = matches!(
+            self.channels.get(usize::from(id)),
+            Some(Some(c)) if c.phase != ChanPhase::Detached
+        );
         if id == 0 || id > self.tuning.channel_max || taken {
             return Err(CommandError::ChannelsExhausted(self.tuning.channel_max));
         }
@@ -117,14 +138,87 @@ impl<T> Proto<T> {
         let mut rpcs = VecDeque::new();
         rpcs.push_back((expect_for(channel::CLASS_ID, 10), token));
         if let Some(slot) = self.channels.get_mut(idx) {
+            let user = slot.take().and_then(|c| c.user);
             *slot = Some(Chan {
                 phase: ChanPhase::Opening,
                 rpcs,
                 content: None,
                 next_publish_tag: None,
+                user,
             });
         }
         encode::method(&mut self.out, id, &Method::ChannelOpen(channel::Open {}));
+    }
+
+    // ----- the owner's record of each channel ------------------------------------------------
+
+    /// Attaches the owner's record to channel `id`, just opened (it comes back with the
+    /// channel's [`Event::ChannelClosed`]).
+    pub(crate) fn set_user(&mut self, id: u16, user: U) {
+        if let Some(Some(chan)) = self.channels.get_mut(usize::from(id)) {
+            chan.user = Some(user);
+        }
+    }
+
+    /// The owner's record of channel `id`.
+    pub(crate) fn user_mut(&mut self, id: u16) -> Option<&mut U> {
+        self.channels
+            .get_mut(usize::from(id))
+            .and_then(|c| c.as_mut()?.user.as_mut())
+    }
+
+    /// Every owner's record, with its channel number.
+    pub(crate) fn users(&self) -> impl Iterator<Item = (u16, &U)> {
+        self.channels.iter().enumerate().filter_map(|(id, c)| {
+            let user = c.as_ref()?.user.as_ref()?;
+            Some((u16::try_from(id).ok()?, user))
+        })
+    }
+
+    /// Every owner's record.
+    pub(crate) fn users_mut(&mut self) -> impl Iterator<Item = &mut U> {
+        self.channels
+            .iter_mut()
+            .filter_map(|c| c.as_mut()?.user.as_mut())
+    }
+
+    /// Takes the owner's record of channel `id` away; a detached channel is forgotten with it.
+    pub(crate) fn take_user(&mut self, id: u16) -> Option<U> {
+        let slot = self.channels.get_mut(usize::from(id))?;
+        let chan = slot.as_mut()?;
+        let user = chan.user.take();
+        if chan.phase == ChanPhase::Detached {
+            *slot = None;
+        }
+        user
+    }
+
+    /// Takes every owner's record away (the connection ended for good).
+    pub(crate) fn take_users(&mut self) -> Vec<U> {
+        let ids: Vec<u16> = self.users().map(|(id, _)| id).collect();
+        ids.into_iter()
+            .filter_map(|id| self.take_user(id))
+            .collect()
+    }
+
+    /// A new connection in place of this one, as recovery makes: every owner's record moves
+    /// over, its channel detached until [`open_channel_at`](Self::open_channel_at) opens it
+    /// again.
+    pub(crate) fn renew(&mut self, cfg: &ConnectionConfig, now: Instant) {
+        let mut next = Self::new(cfg, now);
+        let ids: Vec<u16> = self.users().map(|(id, _)| id).collect();
+        for id in ids {
+            if let Some(user) = self.take_user(id) {
+                let idx = usize::from(id);
+                if next.channels.len() <= idx {
+                    next.channels.resize_with(idx + 1, || None);
+                }
+                if let Some(slot) = next.channels.get_mut(idx) {
+                    *slot = Some(Chan::detached(user));
+                }
+            }
+        }
+        *self = next;
     }
 
     /// Sends a synchronous method; `token` comes back with its reply.
@@ -203,7 +297,7 @@ impl<T> Proto<T> {
         token: T,
     ) -> Result<(), CommandError> {
         self.check_open()?;
-        let Some(Some(chan)) = self.channels.get_mut(usize::from(channel)) else {
+        let Some(chan) = live(&mut self.channels, channel) else {
             return Err(CommandError::ChannelNotOpen);
         };
         if chan.phase == ChanPhase::AwaitCloseOk {
@@ -225,7 +319,7 @@ impl<T> Proto<T> {
     }
 
     pub(super) fn channel_method(&mut self, id: u16, method: Method) {
-        let Some(Some(chan)) = self.channels.get_mut(usize::from(id)) else {
+        let Some(chan) = live(&mut self.channels, id) else {
             let text = format!("{} on channel {id}, which is not open", method.name());
             return self.violation(ReplyCode::CHANNEL_ERROR, text, &method);
         };
@@ -244,10 +338,12 @@ impl<T> Proto<T> {
                         );
                         let pending = chan.drain_tokens();
                         chan.phase = ChanPhase::AwaitCloseOk;
+                        let user = chan.user.take();
                         self.events.push_back(Event::ChannelClosed {
                             channel: id,
                             reason: server_channel_reason(&close),
                             pending,
+                            user,
                         });
                     }
                     // Spec: after sending channel.close, discard everything but
@@ -265,6 +361,8 @@ impl<T> Proto<T> {
                 return;
             }
             ChanPhase::Opening | ChanPhase::Open => {}
+            // `live_chan` skips detached channels.
+            ChanPhase::Detached => return,
         }
         if chan.content.is_some() {
             let text = format!(
@@ -407,6 +505,7 @@ impl<T> Proto<T> {
                 scope: Scope::Channel,
             }),
             pending: failed,
+            user: chan.user,
         });
     }
 
@@ -421,8 +520,18 @@ impl<T> Proto<T> {
                 channel: id,
                 reason,
                 pending,
+                user: chan.user,
             });
         }
+    }
+}
+
+/// Channel `id` in `channels`, unless it is not open on this connection (a field of
+/// [`Proto`] rather than a method, so that the rest of it can be borrowed meanwhile).
+pub(super) fn live<T, U>(channels: &mut [Option<Chan<T, U>>], id: u16) -> Option<&mut Chan<T, U>> {
+    match channels.get_mut(usize::from(id)) {
+        Some(Some(c)) if c.phase != ChanPhase::Detached => Some(c),
+        _ => None,
     }
 }
 

@@ -8,11 +8,12 @@ use std::time::Instant;
 
 use amqp_wire::{connection, Method, ReplyCode, WireError};
 
+use super::channels::Chan;
 use super::handshake::refused_login_text;
 use super::{encode, short, Event, Phase, Proto};
 use crate::error::{CloseReason, Error, Initiator, Scope};
 
-impl<T> Proto<T> {
+impl<T, U> Proto<T, U> {
     /// The transport reached end of file.
     pub(crate) fn handle_eof(&mut self) {
         let what = match self.phase {
@@ -218,9 +219,13 @@ impl<T> Proto<T> {
         }
         self.closed_reported = true;
         let mut pending = Vec::new();
-        for chan in self.channels.iter_mut().filter_map(Option::take) {
-            let mut chan = chan;
+        for slot in &mut self.channels {
+            let Some(mut chan) = slot.take() else {
+                continue;
+            };
             pending.extend(chan.drain_tokens());
+            // The owner's record outlives the connection: recovery opens the channel again.
+            *slot = chan.user.map(Chan::detached);
         }
         self.events.push_back(Event::Closed { error, pending });
     }

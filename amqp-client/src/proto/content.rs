@@ -6,7 +6,7 @@
 use amqp_wire::{basic, BasicProperties, ReplyCode};
 use bytes::{Bytes, BytesMut};
 
-use super::channels::ChanPhase;
+use super::channels::{live, ChanPhase};
 use super::{Event, Proto, Reply};
 
 /// A message being assembled from method, header and body frames.
@@ -81,7 +81,7 @@ impl Body {
     }
 }
 
-impl<T> Proto<T> {
+impl<T, U> Proto<T, U> {
     pub(super) fn content_header(
         &mut self,
         id: u16,
@@ -90,7 +90,7 @@ impl<T> Proto<T> {
         properties: BasicProperties,
     ) {
         let max = self.settings.max_message_size;
-        let Some(Some(chan)) = self.channels.get_mut(usize::from(id)) else {
+        let Some(chan) = live(&mut self.channels, id) else {
             let text = format!("content header on channel {id}, which is not open");
             return self.violation_ids(ReplyCode::CHANNEL_ERROR, text, 0, 0);
         };
@@ -122,7 +122,7 @@ impl<T> Proto<T> {
     }
 
     pub(super) fn content_body(&mut self, id: u16, payload: Bytes) {
-        let Some(Some(chan)) = self.channels.get_mut(usize::from(id)) else {
+        let Some(chan) = live(&mut self.channels, id) else {
             let text = format!("content body on channel {id}, which is not open");
             return self.violation_ids(ReplyCode::CHANNEL_ERROR, text, 0, 0);
         };
@@ -153,7 +153,7 @@ impl<T> Proto<T> {
     }
 
     fn complete_content(&mut self, id: u16) {
-        let Some(Some(chan)) = self.channels.get_mut(usize::from(id)) else {
+        let Some(chan) = live(&mut self.channels, id) else {
             return;
         };
         let Some(Assembly {

@@ -11,7 +11,7 @@ use super::{encode, short, Event, Phase, Proto, Tuning, FRAME_MIN_SIZE};
 use crate::auth::SaslMechanism;
 use crate::error::Error;
 
-impl<T> Proto<T> {
+impl<T, U> Proto<T, U> {
     /// `connection.open-ok`: the connection is open.
     pub(super) fn on_open_ok(&mut self) {
         self.phase = Phase::Open;

@@ -24,7 +24,7 @@ impl Heartbeat {
     }
 }
 
-impl<T> Proto<T> {
+impl<T, U> Proto<T, U> {
     /// Notes that bytes arrived at `now` (any bytes prove the peer alive).
     pub(crate) fn note_received(&mut self, now: Instant) {
         self.last_received = now;

@@ -96,7 +96,7 @@ pub(crate) enum Reply {
 
 /// Something the state machine tells its owner.
 #[derive(Debug)]
-pub(crate) enum Event<T> {
+pub(crate) enum Event<T, U = ()> {
     /// The handshake finished; the connection is open.
     Opened {
         server_properties: FieldTable,
@@ -141,11 +141,13 @@ pub(crate) enum Event<T> {
     Blocked { reason: String },
     /// The broker lifted the block.
     Unblocked,
-    /// A channel closed; `pending` are the requests it failed.
+    /// A channel closed; `pending` are the requests it failed, `user` the owner's record of
+    /// it (see [`Proto::set_user`]).
     ChannelClosed {
         channel: u16,
         reason: Arc<CloseReason>,
         pending: Vec<T>,
+        user: Option<U>,
     },
     /// The connection closed (or failed); `pending` are every request it failed. No events
     /// follow.
@@ -197,19 +199,20 @@ struct Settings {
     max_message_size: u64,
 }
 
-/// The connection state machine.
+/// The connection state machine. `U` is the owner's record of a channel, kept in the
+/// channel's own record (see [`Proto::set_user`]).
 #[derive(Debug)]
-pub(crate) struct Proto<T> {
+pub(crate) struct Proto<T, U = ()> {
     settings: Settings,
     phase: Phase,
     decoder: FrameDecoder,
     out: BytesMut,
     tuning: Tuning,
     server_properties: FieldTable,
-    channels: Vec<Option<Chan<T>>>,
+    channels: Vec<Option<Chan<T, U>>>,
     /// Where the search for a free channel number starts.
     next_channel: u16,
-    events: VecDeque<Event<T>>,
+    events: VecDeque<Event<T, U>>,
     heartbeat: Option<Heartbeat>,
     last_received: Instant,
     wrote_since_check: bool,
@@ -224,7 +227,7 @@ pub(crate) struct Proto<T> {
     blocked: bool,
 }
 
-impl<T> Proto<T> {
+impl<T, U> Proto<T, U> {
     /// A connection about to start: the protocol header is already queued for writing, and the
     /// handshake must finish by `now + cfg.connect_timeout`.
     pub(crate) fn new(cfg: &ConnectionConfig, now: Instant) -> Self {
@@ -325,7 +328,7 @@ impl<T> Proto<T> {
     }
 
     /// The next event, if any.
-    pub(crate) fn poll_event(&mut self) -> Option<Event<T>> {
+    pub(crate) fn poll_event(&mut self) -> Option<Event<T, U>> {
         self.events.pop_front()
     }
 

@@ -839,6 +839,7 @@ fn server_channel_close_fails_pending_and_leaves_others() {
             channel,
             reason,
             pending,
+            user: None,
         }] => {
             assert_eq!(*channel, a);
             assert_eq!(pending, &vec![11]);
@@ -932,6 +933,7 @@ fn crossing_channel_closes_end_with_the_servers_reason() {
             channel,
             reason,
             pending,
+            user: None,
         }] => {
             assert_eq!(*channel, id);
             assert_eq!(reason.code, ReplyCode::NOT_FOUND);
@@ -1211,4 +1213,81 @@ fn method_names_cover_errata_ids() {
     assert_eq!(method_name(99, 1), None);
     assert_eq!(expect_for(40, 40), &[(40, 51)]);
     assert_eq!(expect_for(60, 70), &[(60, 71), (60, 72)]);
+}
+
+/// A connection whose channels carry an owner's record, through the handshake.
+fn open_with_users(p: &mut Proto<u32, &'static str>) {
+    p.handle_frame(m(0, start()));
+    p.handle_frame(m(0, tune(2047, 131_072, 60)));
+    p.handle_frame(m(0, connection::OpenOk {}));
+    assert!(matches!(p.poll_event(), Some(Event::Opened { .. })));
+    assert!(p.poll_event().is_none());
+    p.take_output(&mut BytesMut::new());
+}
+
+#[test]
+fn the_owners_record_lives_in_the_channel_and_outlives_a_lost_connection() {
+    let now = Instant::now();
+    let cfg = ConnectionConfig::default();
+    let mut p = Proto::<u32, &'static str>::new(&cfg, now);
+    open_with_users(&mut p);
+    let id = p.open_channel(1).unwrap();
+    p.set_user(id, "first");
+    p.handle_frame(m(id, channel::OpenOk {}));
+    assert!(matches!(
+        p.poll_event(),
+        Some(Event::Reply { token: 1, .. })
+    ));
+
+    // Lost: the requests fail, the record stays, detached.
+    p.call(id, &Method::from(basic::Qos::default()), 2).unwrap();
+    p.handle_eof();
+    assert!(matches!(
+        p.poll_event(),
+        Some(Event::Closed { pending, .. }) if pending == [2]
+    ));
+    assert_eq!(p.users().collect::<Vec<_>>(), [(id, &"first")]);
+
+    // The next connection: the number stays taken and the channel is not open until it is
+    // opened again at its number, which keeps the record.
+    p.renew(&cfg, now);
+    open_with_users(&mut p);
+    assert_eq!(p.users().collect::<Vec<_>>(), [(id, &"first")]);
+    assert!(matches!(
+        p.send(id, &Method::from(basic::Ack::default())),
+        Err(CommandError::ChannelNotOpen)
+    ));
+    let scratch = p.open_channel(3).unwrap();
+    assert_ne!(scratch, id);
+    p.open_channel_at(id, 4).unwrap();
+    p.handle_frame(m(id, channel::OpenOk {}));
+    assert!(matches!(
+        p.poll_event(),
+        Some(Event::Reply { token: 4, .. })
+    ));
+    assert_eq!(p.user_mut(id), Some(&mut "first"));
+
+    // The channel's end hands the record back.
+    let close = channel::Close {
+        reply_code: ReplyCode::PRECONDITION_FAILED,
+        reply_text: s("PRECONDITION_FAILED"),
+        class_id: 0,
+        method_id: 0,
+    };
+    p.handle_frame(m(id, close));
+    assert!(matches!(
+        p.poll_event(),
+        Some(Event::ChannelClosed { channel, user: Some("first"), .. }) if channel == id
+    ));
+    assert!(p.users().next().is_none());
+
+    // A record taken away while detached frees the number.
+    let id = p.open_channel(5).unwrap();
+    p.set_user(id, "second");
+    p.handle_eof();
+    assert_eq!(p.take_user(id), Some("second"));
+    p.renew(&cfg, now);
+    open_with_users(&mut p);
+    p.open_channel_at(id, 6).unwrap();
+    assert!(p.user_mut(id).is_none());
 }
