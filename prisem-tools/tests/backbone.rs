@@ -1,0 +1,523 @@
+//! The Communications Backbone over real HTTP on loopback and the test broker.
+
+use std::time::Duration;
+
+use amqp_client::{Connection, ConnectionConfig, RecoveryPolicy};
+use amqp_test_support::{amqp_url, unique_name};
+use prisem_tools::backbone::store::Store;
+use prisem_tools::backbone::{Backbone, Settings};
+use prisem_tools::daemon::Shutdown;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const ADMIN: &str = "admin-token-for-tests";
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+    shutdown: Shutdown,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(token_lifetime: Duration) -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        &dir.path().join("backbone.db"),
+        argon2::Params::new(256, 1, 1, None).unwrap(),
+    )
+    .unwrap();
+    let cfg = ConnectionConfig::from_uri(&amqp_url())
+        .unwrap()
+        .with_recovery(
+            RecoveryPolicy::default()
+                .with_delays(Duration::from_millis(100), Duration::from_secs(1)),
+        );
+    let conn = Connection::connect_with(cfg).await.unwrap();
+    let bb = Backbone::start(
+        store,
+        conn,
+        Settings {
+            token_lifetime,
+            token_secret: None,
+            admin_token: Some(ADMIN.into()),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(bb.new_admin_token.is_none());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = Shutdown::new();
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move { bb.serve(listener, stop).await.unwrap() });
+    Api {
+        base,
+        http: reqwest::Client::new(),
+        shutdown,
+        task,
+        _dir: dir,
+    }
+}
+
+impl Api {
+    async fn stop(self) {
+        self.shutdown.trigger();
+        self.task.await.unwrap();
+    }
+
+    /// Creates a client; returns its secret.
+    async fn create(&self, id: &str, subscription: &str) -> String {
+        let r = self
+            .http
+            .post(format!("{}/client", self.base))
+            .bearer_auth(ADMIN)
+            .json(&json!({"client_id": id, "client_name": format!("site {id}"), "subscription": subscription}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["subscription"], subscription);
+        v["secret"].as_str().unwrap().to_owned()
+    }
+
+    async fn token(&self, id: &str, secret: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}/token", self.base))
+            .query(&[("client_id", id), ("secret", secret)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn login(&self, id: &str) -> String {
+        let secret = self.create(id, "#").await;
+        self.bearer(id, &secret).await
+    }
+
+    async fn bearer(&self, id: &str, secret: &str) -> String {
+        let r = self.token(id, secret).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let v: Value = r.json().await.unwrap();
+        assert!(v["expiry"].as_str().unwrap().ends_with('Z'));
+        v["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn send(&self, token: &str, topic: &str, n: u32) -> StatusCode {
+        self.http
+            .post(format!("{}/send", self.base))
+            .bearer_auth(token)
+            .json(&json!({"topic": topic, "message": {"header": {"n": n}, "payload": {"topic": topic}}}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    async fn receive(&self, token: &str, max: usize) -> Vec<Value> {
+        let r = self
+            .http
+            .get(format!("{}/receive?max_messages={max}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
+    /// Receives until `want` messages arrived or a few seconds passed.
+    async fn receive_all(&self, token: &str, want: usize) -> Vec<Value> {
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            got.extend(self.receive(token, 100).await);
+            if got.len() >= want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Anything extra would show up now.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        got.extend(self.receive(token, 100).await);
+        got
+    }
+}
+
+fn topics(msgs: &[Value]) -> Vec<String> {
+    let mut t: Vec<String> = msgs
+        .iter()
+        .map(|m| m["payload"]["topic"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    t.sort();
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_reach_exactly_the_matching_inboxes_and_clients_change_live() {
+    let api = start(Duration::from_secs(3600)).await;
+    // Every topic in this test starts with a unique word so other runs' queues see nothing.
+    let w = unique_name("t").replace(['-', '.'], "_");
+    let all = unique_name("all");
+    let noc = unique_name("noc");
+    let other = unique_name("other");
+    let s_all = api.create(&all, &format!("{w}.#")).await;
+    let s_noc = api.create(&noc, &format!("{w}.soar.*.noc.#")).await;
+    let s_other = api.create(&other, &format!("{w}.soar.other.#")).await;
+    let (t_all, t_noc, t_other) = (
+        api.bearer(&all, &s_all).await,
+        api.bearer(&noc, &s_noc).await,
+        api.bearer(&other, &s_other).await,
+    );
+
+    let sent = [
+        format!("{w}.soar.a.noc"),       // `#` matches zero words
+        format!("{w}.soar.a.noc.x.y"),   // and several
+        format!("{w}.soar.noc"),         // `*` needs exactly one word
+        format!("{w}.soar.a.b.noc"),     // not two
+        format!("{w}.soar.other"),       // `#` after other: zero words
+        format!("{w}.soar.other.noc.z"), // matches both noc (`*`=other) and other
+        format!("{w}.elsewhere"),        // only the catch-all
+    ];
+    for (i, t) in sent.iter().enumerate() {
+        assert_eq!(
+            api.send(&t_noc, t, i as u32).await,
+            StatusCode::ACCEPTED,
+            "{t}"
+        );
+    }
+    // The topic may also come from message.header.destination.
+    let dest = format!("{w}.soar.other.dest");
+    let r = api
+        .http
+        .post(format!("{}/send", api.base))
+        .bearer_auth(&t_other)
+        .json(&json!({"message": {"header": {"destination": dest}, "payload": {"topic": dest}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+
+    let mut want_all: Vec<String> = sent.to_vec();
+    want_all.push(dest.clone());
+    want_all.sort();
+    let mut want_noc = vec![sent[0].clone(), sent[1].clone(), sent[5].clone()];
+    want_noc.sort();
+    let mut want_other = vec![sent[4].clone(), sent[5].clone(), dest.clone()];
+    want_other.sort();
+    // /receive returns at most N.
+    let first = api.receive_all(&t_all, 0).await;
+    assert!(first.len() <= 100);
+    let mut got_all = first;
+    for _ in 0..50 {
+        if got_all.len() >= want_all.len() {
+            break;
+        }
+        let batch = api.receive(&t_all, 2).await;
+        assert!(batch.len() <= 2);
+        got_all.extend(batch);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(topics(&got_all), want_all);
+    assert_eq!(topics(&api.receive_all(&t_noc, 3).await), want_noc);
+    assert_eq!(topics(&api.receive_all(&t_other, 3).await), want_other);
+
+    // /notify reaches every inbox, including one created while the bus runs.
+    let late = unique_name("late");
+    let s_late = api.create(&late, &format!("{w}.late.#")).await;
+    let t_late = api.bearer(&late, &s_late).await;
+    let r = api
+        .http
+        .post(format!("{}/notify", api.base))
+        .bearer_auth(&t_all)
+        .json(&json!({"message": {"payload": {"topic": "broadcast"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    for t in [&t_all, &t_noc, &t_other, &t_late] {
+        let got = api.receive_all(t, 1).await;
+        assert!(topics(&got).contains(&"broadcast".to_owned()), "{got:?}");
+    }
+    // The late client receives by topic without a restart.
+    assert_eq!(
+        api.send(&t_all, &format!("{w}.late.x"), 9).await,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        topics(&api.receive_all(&t_late, 1).await),
+        vec![format!("{w}.late.x")]
+    );
+
+    // A changed subscription takes effect live.
+    let r = api
+        .http
+        .put(format!("{}/client/{other}", api.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"subscription": format!("{w}.changed")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        api.send(&t_all, &format!("{w}.soar.other.q"), 10).await,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        api.send(&t_all, &format!("{w}.changed"), 11).await,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        topics(&api.receive_all(&t_other, 1).await),
+        vec![format!("{w}.changed")]
+    );
+
+    // A deleted client's token stops working.
+    for id in [&all, &noc, &other, &late] {
+        let r = api
+            .http
+            .delete(format!("{}/client/{id}", api.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+    let r = api
+        .http
+        .get(format!("{}/receive", api.base))
+        .bearer_auth(&t_late)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    api.stop().await;
+}
+
+async fn error_of(r: reqwest::Response, status: StatusCode) -> String {
+    assert_eq!(r.status(), status);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["detail"].is_string(), "{v}");
+    v["error"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_and_input_failures_have_json_errors_with_their_status() {
+    let api = start(Duration::from_secs(1)).await;
+    let a = unique_name("a");
+    let b = unique_name("b");
+    let s_a = api.create(&a, "authtest.a").await;
+    let t_b = api.login(&b).await;
+    let http = &api.http;
+    let base = &api.base;
+
+    // No token, a malformed one, a forged one.
+    error_of(
+        http.get(format!("{base}/receive")).send().await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    error_of(
+        http.get(format!("{base}/receive"))
+            .bearer_auth("junk")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    let (claims, _) = t_b.split_once('.').unwrap();
+    let forged = format!("{claims}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    error_of(
+        http.get(format!("{base}/receive"))
+            .bearer_auth(&forged)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+
+    // Wrong secret and unknown client answer alike.
+    let wrong = error_of(api.token(&a, "wrong").await, StatusCode::UNAUTHORIZED).await;
+    let unknown = error_of(
+        api.token("nobody-here", "wrong").await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert_eq!(wrong, unknown);
+    error_of(
+        http.get(format!("{base}/token")).send().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+
+    // Admin calls need the admin token: none → 401, a client's → 403.
+    error_of(
+        http.get(format!("{base}/client")).send().await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    error_of(
+        http.get(format!("{base}/client"))
+            .bearer_auth(&t_b)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let list: Value = http
+        .get(format!("{base}/client"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c.get("secret").is_none() && c.get("secret_hash").is_none()));
+    let one: Value = http
+        .get(format!("{base}/client/{a}"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["client_id"], a.as_str());
+    assert!(one.get("secret").is_none());
+    error_of(
+        http.get(format!("{base}/client/none-such"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    // Duplicate, bad JSON, bad fields, oversized body, unknown route.
+    let dup = json!({"client_id": a, "client_name": "again", "subscription": "#"});
+    error_of(
+        http.post(format!("{base}/client"))
+            .bearer_auth(ADMIN)
+            .json(&dup)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    let bad = http
+        .post(format!("{base}/client"))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    error_of(bad, StatusCode::BAD_REQUEST).await;
+    let bad_id = json!({"client_id": "a b/../c", "client_name": "x", "subscription": "#"});
+    error_of(
+        http.post(format!("{base}/client"))
+            .bearer_auth(ADMIN)
+            .json(&bad_id)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let bad_sub = json!({"client_id": "okid", "client_name": "x", "subscription": "a..b"});
+    error_of(
+        http.post(format!("{base}/client"))
+            .bearer_auth(ADMIN)
+            .json(&bad_sub)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let big = json!({"topic": "authtest.a", "message": "x".repeat(2 << 20)});
+    error_of(
+        http.post(format!("{base}/send"))
+            .bearer_auth(&t_b)
+            .json(&big)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    error_of(
+        http.post(format!("{base}/send"))
+            .bearer_auth(&t_b)
+            .json(&json!({"topic": "a.*", "message": {}}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    error_of(
+        http.post(format!("{base}/send"))
+            .bearer_auth(&t_b)
+            .json(&json!({"message": {}}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    error_of(
+        http.get(format!("{base}/receive?max_messages=0"))
+            .bearer_auth(&t_b)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    error_of(
+        http.get(format!("{base}/nowhere")).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    // Token requests are rate-limited per client id.
+    let mut limited = false;
+    for _ in 0..40 {
+        if api.token(&a, "wrong").await.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited);
+
+    // A token expires (lifetime one second here).
+    let t_a = {
+        let id = unique_name("exp");
+        let s = api.create(&id, "authtest.exp").await;
+        api.bearer(&id, &s).await
+    };
+    assert_eq!(api.receive(&t_a, 1).await.len(), 0);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let e = http
+        .get(format!("{base}/receive"))
+        .bearer_auth(&t_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(e.status(), StatusCode::UNAUTHORIZED);
+    let v: Value = e.json().await.unwrap();
+    assert_eq!(v["detail"], "the token has expired");
+    let _ = s_a;
+    api.stop().await;
+}
