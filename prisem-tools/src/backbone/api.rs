@@ -173,6 +173,10 @@ impl RateLimiter {
             let window = self.window;
             self.seen
                 .retain(|_, (t, _)| now.duration_since(*t) < window);
+            // Still full within one window: a flood of ids. Stay bounded; known ids go on.
+            if self.seen.len() > 10_000 && !self.seen.contains_key(key) {
+                return false;
+            }
         }
         let e = self.seen.entry(key.to_owned()).or_insert((now, 0));
         if now.duration_since(e.0) >= self.window {
@@ -649,4 +653,36 @@ async fn receive(
         d.ack().map_err(|e| ApiError::unavailable(&e))?;
     }
     Ok(axum::Json(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_per_key_and_window() {
+        let mut l = RateLimiter {
+            window: Duration::from_secs(60),
+            limit: 3,
+            seen: HashMap::new(),
+        };
+        assert!((0..3).all(|_| l.allow("a")));
+        assert!(!l.allow("a"));
+        assert!(l.allow("b"));
+        l.window = Duration::ZERO;
+        assert!(l.allow("a"));
+    }
+
+    #[test]
+    fn topics_patterns_and_ids() {
+        assert!(check_words("topic", "soar.noc.autosub.ah1", false).is_ok());
+        assert!(check_words("topic", "soar.*", false).is_err());
+        assert!(check_words("subscription", "soar.*.noc.#", true).is_ok());
+        let long = "a".repeat(256);
+        for bad in ["", "a..b", ".a", "a.", "a b", "a.#x", long.as_str()] {
+            assert!(check_words("subscription", bad, true).is_err(), "{bad:?}");
+        }
+        assert!(check_id("site-1_a.b").is_ok());
+        assert!(check_id("a/b").is_err() && check_id("").is_err());
+    }
 }

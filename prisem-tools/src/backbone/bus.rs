@@ -245,10 +245,21 @@ async fn forward_once(conn: &Connection, id: &str, stop: &Shutdown) -> Result<()
             d = out.next() => (d, Source::Outbox),
             d = bc.next() => (d, Source::Broadcast),
         };
-        let Some(delivery) = next else {
-            return Err("the consumer ended".to_owned());
+        // A lost connection is not the end: the library restores this channel and its
+        // consumers on the same streams, and the broker redelivers what was not acked.
+        let failure = match next {
+            None => "the consumer ended".to_owned(),
+            Some(Err(e)) if e.is_retryable() => continue,
+            Some(Err(e)) => e.to_string(),
+            Some(Ok(d)) => match relay(&ch, d, source).await {
+                Ok(()) => continue,
+                Err(e) if e.is_retryable() => continue,
+                Err(e) => e.to_string(),
+            },
         };
-        relay(&ch, delivery.map_err(s)?, source).await.map_err(s)?;
+        // Close before starting over, so no abandoned consumer keeps messages unacked.
+        let _ = ch.close().await;
+        return Err(failure);
     }
 }
 

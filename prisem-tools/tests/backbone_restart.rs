@@ -1,0 +1,162 @@
+//! The backbone rides through a broker restart: while the broker is away `/send` answers 503,
+//! afterwards it answers 2xx again without a restart of the API, and every message accepted
+//! with 2xx reaches the inbox. The only test in this binary, so restarting the shared test
+//! broker disturbs no other test.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use amqp_client::{Connection, ConnectionConfig, RecoveryPolicy};
+use amqp_test_support::{amqp_url, unique_name};
+use prisem_tools::backbone::store::Store;
+use prisem_tools::backbone::{Backbone, Settings};
+use prisem_tools::daemon::Shutdown;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+fn broker(args: &[&str]) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/broker");
+    let out = Command::new(script).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "scripts/broker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_answers_503_while_the_broker_is_away_and_loses_no_accepted_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        &dir.path().join("backbone.db"),
+        argon2::Params::new(256, 1, 1, None).unwrap(),
+    )
+    .unwrap();
+    let cfg = ConnectionConfig::from_uri(&amqp_url())
+        .unwrap()
+        .with_recovery(
+            RecoveryPolicy::default()
+                .with_delays(Duration::from_millis(100), Duration::from_secs(1)),
+        );
+    let conn = Connection::connect_with(cfg).await.unwrap();
+    let admin = "restart-admin-token";
+    let bb = Backbone::start(
+        store,
+        conn,
+        Settings {
+            token_lifetime: Duration::from_secs(3600),
+            token_secret: None,
+            admin_token: Some(admin.into()),
+        },
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = Shutdown::new();
+    let server = tokio::spawn(bb.serve(listener, shutdown.clone()));
+    let http = reqwest::Client::new();
+
+    let w = unique_name("r").replace(['-', '.'], "_");
+    let id = unique_name("restart");
+    let created: Value = http
+        .post(format!("{base}/client"))
+        .bearer_auth(admin)
+        .json(&json!({"client_id": id, "client_name": "restart", "subscription": format!("{w}.#")}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    let tok: Value = http
+        .get(format!("{base}/token"))
+        .query(&[("client_id", id.as_str()), ("secret", secret)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = tok["token"].as_str().unwrap().to_owned();
+
+    let sender = {
+        let (http, base, token, topic) =
+            (http.clone(), base.clone(), token.clone(), format!("{w}.x"));
+        tokio::spawn(async move {
+            let mut accepted = BTreeSet::new();
+            let mut saw_503 = false;
+            let mut accepted_after_503 = 0;
+            let deadline = Instant::now() + Duration::from_secs(120);
+            for n in 0u64.. {
+                let r = http
+                    .post(format!("{base}/send"))
+                    .bearer_auth(&token)
+                    .json(&json!({"topic": topic, "message": {"n": n}}))
+                    .send()
+                    .await
+                    .unwrap();
+                match r.status() {
+                    StatusCode::ACCEPTED => {
+                        accepted.insert(n);
+                        if saw_503 {
+                            accepted_after_503 += 1;
+                        }
+                    }
+                    StatusCode::SERVICE_UNAVAILABLE => saw_503 = true,
+                    other => panic!("unexpected status {other}"),
+                }
+                if accepted_after_503 >= 20 || Instant::now() > deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (accepted, saw_503, accepted_after_503)
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    broker(&["kill"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let health = http.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    broker(&["start"]);
+    let (accepted, saw_503, after) = sender.await.unwrap();
+    assert!(
+        saw_503,
+        "the API never answered 503 while the broker was away"
+    );
+    assert!(
+        after >= 20,
+        "the API did not recover ({after} accepted after the restart)"
+    );
+
+    let mut received = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline && !accepted.is_subset(&received) {
+        let r = http
+            .get(format!("{base}/receive?max_messages=100"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::OK {
+            let msgs: Vec<Value> = r.json().await.unwrap();
+            received.extend(msgs.iter().filter_map(|m| m["n"].as_u64()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lost: Vec<_> = accepted.difference(&received).collect();
+    assert!(lost.is_empty(), "accepted but lost: {lost:?}");
+
+    let r = http
+        .delete(format!("{base}/client/{id}"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    shutdown.trigger();
+    server.await.unwrap().unwrap();
+}
