@@ -42,3 +42,4 @@ pub mod logmon;
 pub mod reload;
 pub mod rpc;
 pub mod services;
+pub mod syslog;
