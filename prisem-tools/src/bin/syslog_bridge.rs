@@ -49,6 +49,13 @@ struct Args {
     /// Messages buffered in memory while the broker is away or slow.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     buffer: usize,
+    /// Directory keeping messages the broker had not confirmed at shutdown; replayed first at
+    /// the next start.
+    #[arg(long, value_name = "DIR")]
+    spool: Option<PathBuf>,
+    /// Seconds a shutdown waits for the broker's confirms before spooling the rest.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    drain_timeout: u64,
     /// Seconds between stats lines.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     stats_interval: u64,
@@ -119,6 +126,8 @@ async fn main() -> ExitCode {
         routing,
         buffer: args.buffer,
         stats_interval: Duration::from_secs(args.stats_interval.max(1)),
+        drain_timeout: Duration::from_secs(args.drain_timeout),
+        spool: args.spool,
         ..Default::default()
     };
     let log = {

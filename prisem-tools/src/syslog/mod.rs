@@ -9,6 +9,7 @@
 pub mod framing;
 pub mod parse;
 pub mod publish;
+pub mod spool;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -55,6 +56,9 @@ pub struct BridgeConfig {
     pub stats_interval: Duration,
     /// How long a shutdown waits for confirms of what is buffered.
     pub drain_timeout: Duration,
+    /// Where unconfirmed messages are kept across restarts (`None`: they are lost, and
+    /// counted, when the bridge stops before the broker confirmed them).
+    pub spool: Option<PathBuf>,
 }
 
 impl Default for BridgeConfig {
@@ -71,6 +75,7 @@ impl Default for BridgeConfig {
             window: 1000,
             stats_interval: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
+            spool: None,
         }
     }
 }
@@ -284,14 +289,32 @@ pub async fn run(
         stats: stats.clone(),
         routing: Arc::new(cfg.routing.clone()),
     };
+    let mut replay = publish::Replay::default();
+    if let Some(dir) = &cfg.spool {
+        let segments = spool::load(dir).map_err(|e| format!("spool {}: {e}", dir.display()))?;
+        for (path, msgs) in segments {
+            replay.messages.extend(msgs);
+            replay.files.push(path);
+        }
+        if !replay.messages.is_empty() {
+            log(&format!(
+                "replaying {} spooled messages from {} segments",
+                replay.messages.len(),
+                replay.files.len()
+            ));
+        }
+    }
     let mut listeners = JoinSet::new();
     listen(&cfg, sink, &mut listeners).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut publisher = tokio::spawn(publish::run_publisher(
         conn,
         cfg.exchange.clone(),
         rx,
         stats.clone(),
         cfg.window,
+        replay,
+        stop_rx,
     ));
     let mut tick = tokio::time::interval(cfg.stats_interval);
     tick.tick().await;
@@ -301,28 +324,65 @@ pub async fn run(
             _ = tick.tick() => log(&stats.line()),
             r = &mut publisher => {
                 listeners.abort_all();
-                let r = r.map_err(|e| format!("publisher failed: {e}")).and_then(|r| r);
+                let fin = r.map_err(|e| format!("publisher failed: {e}"))??;
+                keep(&cfg, &stats, fin.leftover, fin.replay_files, &log)?;
                 log(&stats.line());
-                return r.map(|()| stats);
+                return match fin.error {
+                    Some(e) => Err(e),
+                    None => Ok(stats),
+                };
             }
         }
     }
     // Stop taking lines (this drops every sender, so the publisher ends once it has the
-    // broker's confirms for what is buffered), then give it the drain time.
+    // broker's confirms for what is buffered), then give it the drain time and keep the rest.
     listeners.abort_all();
-    match tokio::time::timeout(cfg.drain_timeout, &mut publisher).await {
-        Ok(r) => {
-            r.map_err(|e| format!("publisher failed: {e}"))??;
-        }
+    let fin = match tokio::time::timeout(cfg.drain_timeout, &mut publisher).await {
+        Ok(r) => r,
         Err(_) => {
-            publisher.abort();
-            log(&format!(
-                "shutdown: {} messages not confirmed within {:?}",
-                stats.pending.load(Ordering::Relaxed),
-                cfg.drain_timeout
-            ));
+            let _ = stop_tx.send(true);
+            publisher.await
         }
     }
+    .map_err(|e| format!("publisher failed: {e}"))??;
+    keep(&cfg, &stats, fin.leftover, fin.replay_files, &log)?;
     log(&stats.line());
     Ok(stats)
+}
+
+/// Writes unconfirmed messages to the spool (then removes the replayed segments they include),
+/// or reports them lost when there is no spool.
+fn keep(
+    cfg: &BridgeConfig,
+    stats: &Stats,
+    leftover: Vec<Outgoing>,
+    replay_files: Vec<PathBuf>,
+    log: &impl Fn(&str),
+) -> Result<(), String> {
+    let n = leftover.len() as u64;
+    let Some(dir) = &cfg.spool else {
+        if n > 0 {
+            log(&format!(
+                "{n} messages not confirmed by the broker are lost (no --spool)"
+            ));
+        }
+        return Ok(());
+    };
+    spool::save(dir, &leftover)
+        .map_err(|e| format!("cannot write the spool in {}: {e}", dir.display()))?;
+    for f in replay_files {
+        let _ = std::fs::remove_file(f);
+    }
+    stats.spooled.fetch_add(n, Ordering::Relaxed);
+    stats.pending.fetch_sub(
+        n.min(stats.pending.load(Ordering::Relaxed)),
+        Ordering::Relaxed,
+    );
+    if n > 0 {
+        log(&format!(
+            "{n} unconfirmed messages kept in {}",
+            dir.display()
+        ));
+    }
+    Ok(())
 }

@@ -31,6 +31,8 @@ pub struct Stats {
     pub dropped: AtomicU64,
     /// Messages waiting in memory or in flight.
     pub pending: AtomicU64,
+    /// Messages written to the spool at shutdown (this run).
+    pub spooled: AtomicU64,
 }
 
 impl Stats {
@@ -38,12 +40,13 @@ impl Stats {
     pub fn line(&self) -> String {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "received={} published={} confirmed={} unrouted={} pending={} spooled=0 unparsed={} truncated={} dropped={}",
+            "received={} published={} confirmed={} unrouted={} pending={} spooled={} unparsed={} truncated={} dropped={}",
             g(&self.received),
             g(&self.published),
             g(&self.confirmed),
             g(&self.unrouted),
             g(&self.pending),
+            g(&self.spooled),
             g(&self.unparsed),
             g(&self.truncated),
             g(&self.dropped),
@@ -70,17 +73,41 @@ struct Slot {
     confirm: Option<PublishConfirm>,
 }
 
-/// Publishes what arrives on `rx` to `exchange`, persistent and mandatory, with confirms,
-/// keeping at most `window` messages unconfirmed. Messages the broker did not confirm (the
-/// connection was lost, or a nack) are published again, in their order. Returns when `rx` is
-/// closed and everything received was confirmed, or when the connection is closed for good.
+/// Messages replayed from the spool before anything received: their segment files are
+/// deleted once the broker confirmed all of them.
+#[derive(Debug, Default)]
+pub struct Replay {
+    /// The messages, oldest first.
+    pub messages: Vec<Outgoing>,
+    /// The segment files they came from.
+    pub files: Vec<std::path::PathBuf>,
+}
+
+/// How the publisher ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// Messages not confirmed by the broker (in order): to be kept on disk.
+    pub leftover: Vec<Outgoing>,
+    /// Replayed segment files not yet deleted (their messages are in `leftover`).
+    pub replay_files: Vec<std::path::PathBuf>,
+    /// Why it ended early, if it did (the connection closed for good).
+    pub error: Option<String>,
+}
+
+/// Publishes the `replay` messages, then what arrives on `rx`, to `exchange`, persistent and
+/// mandatory, with confirms, keeping at most `window` messages unconfirmed. Messages the broker
+/// did not confirm (the connection was lost, or a nack) are published again, in their order.
+/// Ends when `rx` is closed and everything was confirmed, when `stop` turns true, or when the
+/// connection is closed for good; the unconfirmed messages are handed back.
 pub async fn run_publisher(
     conn: Connection,
     exchange: String,
     mut rx: mpsc::Receiver<Outgoing>,
     stats: Arc<Stats>,
     window: usize,
-) -> Result<(), String> {
+    replay: Replay,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Finished, String> {
     let channel = conn
         .open_channel()
         .await
@@ -93,7 +120,31 @@ pub async fn run_publisher(
         .await
         .map_err(|e| format!("cannot enable publisher confirms: {e}"))?;
     let window = window.max(1);
-    let mut inflight: VecDeque<Slot> = VecDeque::new();
+    let mut replay_left = replay.messages.len();
+    let mut replay_files = replay.files;
+    let mut inflight: VecDeque<Slot> = replay
+        .messages
+        .into_iter()
+        .map(|msg| Slot { msg, confirm: None })
+        .collect();
+    stats
+        .pending
+        .fetch_add(replay_left as u64, Ordering::Relaxed);
+    let finish = |inflight: VecDeque<Slot>,
+                  rx: &mut mpsc::Receiver<Outgoing>,
+                  replay_files: Vec<std::path::PathBuf>,
+                  error: Option<String>| {
+        let mut leftover: Vec<Outgoing> = inflight.into_iter().map(|s| s.msg).collect();
+        rx.close();
+        while let Ok(m) = rx.try_recv() {
+            leftover.push(m);
+        }
+        Finished {
+            leftover,
+            replay_files,
+            error,
+        }
+    };
     let mut open = true;
     let mut connected = true;
     let props = BasicProperties::default().with_delivery_mode(2);
@@ -133,12 +184,22 @@ pub async fn run_publisher(
                         connected = false;
                         break;
                     }
-                    Err(e) => return Err(format!("cannot publish: {e}")),
+                    Err(e) => {
+                        let e = Some(format!("cannot publish: {e}"));
+                        return Ok(finish(inflight, &mut rx, replay_files, e));
+                    }
+                }
+            }
+        }
+        if replay_left == 0 && !replay_files.is_empty() {
+            for f in replay_files.drain(..) {
+                if let Err(e) = std::fs::remove_file(&f) {
+                    tracing::warn!("cannot remove replayed spool segment {}: {e}", f.display());
                 }
             }
         }
         if !open && inflight.is_empty() {
-            return Ok(());
+            return Ok(finish(inflight, &mut rx, replay_files, None));
         }
         let sent_front = inflight.front().is_some_and(|s| s.confirm.is_some());
         let has_room = open && inflight.len() < window;
@@ -153,11 +214,13 @@ pub async fn run_publisher(
                 match verdict {
                     Ok(Confirmation::Ack) | Ok(Confirmation::NotRequested) => {
                         inflight.pop_front();
+                        replay_left = replay_left.saturating_sub(1);
                         stats.confirmed.fetch_add(1, Ordering::Relaxed);
                         stats.pending.fetch_sub(1, Ordering::Relaxed);
                     }
                     Ok(Confirmation::Returned(r)) => {
                         inflight.pop_front();
+                        replay_left = replay_left.saturating_sub(1);
                         stats.unrouted.fetch_add(1, Ordering::Relaxed);
                         stats.pending.fetch_sub(1, Ordering::Relaxed);
                         tracing::debug!("unroutable: no queue bound for {:?}", r.routing_key);
@@ -176,8 +239,14 @@ pub async fn run_publisher(
                         }
                         connected = false;
                     }
-                    Err(e) => return Err(format!("publish failed: {e}")),
+                    Err(e) => {
+                        let e = Some(format!("publish failed: {e}"));
+                        return Ok(finish(inflight, &mut rx, replay_files, e));
+                    }
                 }
+            }
+            _ = stop.wait_for(|s| *s) => {
+                return Ok(finish(inflight, &mut rx, replay_files, None));
             }
             r = conn.wait_for_recovery(), if !connected => {
                 match r {
@@ -185,7 +254,10 @@ pub async fn run_publisher(
                         tracing::info!("broker back; republishing {} messages", inflight.len());
                         connected = true;
                     }
-                    Err(e) => return Err(format!("connection closed: {e}")),
+                    Err(e) => {
+                        let e = Some(format!("connection closed: {e}"));
+                        return Ok(finish(inflight, &mut rx, replay_files, e));
+                    }
                 }
             }
             msg = rx.recv(), if has_room => match msg {
