@@ -42,4 +42,5 @@ pub mod logmon;
 pub mod reload;
 pub mod rpc;
 pub mod services;
+pub mod sshwatch;
 pub mod syslog;
