@@ -25,6 +25,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod addr;
+pub mod blockd;
 pub mod cli;
 pub mod command;
 pub mod config;
