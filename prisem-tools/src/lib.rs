@@ -34,6 +34,7 @@ pub mod daemon;
 pub mod dimslog;
 pub mod dump;
 pub mod exit;
+pub mod firewall;
 pub mod flows;
 pub mod headers;
 pub mod identity;
