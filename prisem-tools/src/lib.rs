@@ -26,6 +26,7 @@
 
 pub mod addr;
 pub mod backbone;
+pub mod blockd;
 pub mod cli;
 pub mod command;
 pub mod config;
@@ -34,6 +35,7 @@ pub mod daemon;
 pub mod dimslog;
 pub mod dump;
 pub mod exit;
+pub mod firewall;
 pub mod flows;
 pub mod headers;
 pub mod identity;
@@ -43,3 +45,5 @@ pub mod logmon;
 pub mod reload;
 pub mod rpc;
 pub mod services;
+pub mod sshwatch;
+pub mod syslog;
