@@ -57,5 +57,18 @@ mod names;
 mod parse;
 
 pub use gen::{generate, GenError};
+
+/// The AMQP 0-9-1 definition this crate ships: the protocol with RabbitMQ's extensions, in the
+/// official XML schema. `amqp-wire` generates its code from it.
+///
+/// It is a copy of the workspace's `spec/amqp0-9-1.xml`, carried inside the package so the
+/// published crates build on their own; a test fails when the two differ.
+///
+/// ```
+/// let spec = amqp_codegen::parse(amqp_codegen::AMQP_0_9_1_XML)?;
+/// assert!(spec.classes.iter().any(|c| c.name == "basic"));
+/// # Ok::<(), amqp_codegen::SpecError>(())
+/// ```
+pub const AMQP_0_9_1_XML: &str = include_str!("../spec/amqp0-9-1.xml");
 pub use model::Spec;
 pub use parse::{parse, SpecError, SpecErrorKind};
