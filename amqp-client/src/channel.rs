@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
 use amqp_wire::{
-    basic, channel, confirm, domains, exchange, queue, tx, BasicProperties, Method, ReplyCode,
-    ShortStr, WireError,
+    basic, channel, confirm, domains, exchange, queue, tx, AmqpMethod, BasicProperties, Method,
+    ReplyCode, ShortStr, SyncMethod, WireError,
 };
 
 use crate::confirm::{ConfirmTracker, PublishConfirm};
@@ -133,6 +133,20 @@ impl ChannelCore {
         .await
     }
 
+    /// Sends the synchronous method `M` and waits for its typed reply. The protocol layer
+    /// only hands over a reply whose ids are among `M::REPLY_IDS`, so the conversion fails
+    /// only if a peer's frame was decoded as another method with the same ids, which cannot
+    /// happen.
+    pub(crate) async fn request<M: SyncMethod>(&self, method: M, then: Then) -> Result<M::Reply> {
+        let reply = match self.call(method.into(), then).await? {
+            Reply::Method(method) => method,
+            Reply::GetOk(get) => Method::from(get.0),
+        };
+        M::Reply::try_from(reply).map_err(|other| {
+            Error::protocol(M::NAME, format!("{} does not answer it", other.name()))
+        })
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn poll_publish(
         self: &Arc<Self>,
@@ -243,14 +257,6 @@ fn short(s: &str) -> Result<ShortStr> {
     ShortStr::new(s).map_err(Error::InvalidArgument)
 }
 
-fn unexpected(method: &'static str, reply: Reply) -> Error {
-    let name = match &reply {
-        Reply::Method(m) => m.name(),
-        Reply::GetOk(_) => "basic.get-ok",
-    };
-    Error::protocol(method, format!("unexpected reply {name}"))
-}
-
 impl Channel {
     pub(crate) async fn open(conn: Arc<ConnGuard>) -> Result<Self> {
         let shared = conn.shared.clone();
@@ -298,8 +304,10 @@ impl Channel {
         self.handle.core.clone()
     }
 
-    async fn call(&self, method: Method) -> Result<Reply> {
-        self.core().call(method, Then::Nothing).await
+    /// Sends the synchronous method `M` and returns its typed reply (`queue.declare` →
+    /// `queue.declare-ok`).
+    async fn call<M: SyncMethod>(&self, method: M) -> Result<M::Reply> {
+        self.core().request(method, Then::Nothing).await
     }
 
     /// Updates what recovery restores, once the broker accepted a command.
@@ -341,18 +349,18 @@ impl Channel {
             no_wait: false,
             arguments: options.arguments,
         };
-        self.call(Method::ExchangeDeclare(declare.clone())).await?;
+        self.call(declare.clone()).await?;
         self.record(|inner, _| inner.topology.exchange_declared(declare));
         Ok(())
     }
 
     /// Deletes an exchange (`exchange.delete`).
     pub async fn exchange_delete(&self, name: &str, options: ExchangeDeleteOptions) -> Result<()> {
-        self.call(Method::ExchangeDelete(exchange::Delete {
+        self.call(exchange::Delete {
             exchange: short(name)?,
             if_unused: options.if_unused,
             no_wait: false,
-        }))
+        })
         .await?;
         self.record(|inner, _| inner.topology.exchange_deleted(name));
         Ok(())
@@ -374,7 +382,7 @@ impl Channel {
             no_wait: false,
             arguments: options.arguments,
         };
-        self.call(Method::from(bind.clone())).await?;
+        self.call(bind.clone()).await?;
         self.record(|inner, _| inner.topology.exchange_bound(bind));
         Ok(())
     }
@@ -394,7 +402,7 @@ impl Channel {
             no_wait: false,
             arguments: options.arguments,
         };
-        self.call(Method::from(unbind.clone())).await?;
+        self.call(unbind.clone()).await?;
         self.record(|inner, _| {
             inner.topology.exchange_unbound(
                 &unbind.destination,
@@ -430,19 +438,14 @@ impl Channel {
             no_wait: false,
             arguments,
         };
-        let reply = self.call(Method::QueueDeclare(declare.clone())).await?;
-        if let Reply::Method(Method::QueueDeclareOk(ok)) = &reply {
-            let actual = ok.queue.clone();
-            self.record(|inner, _| inner.topology.queue_declared(declare, actual));
-        }
-        match reply {
-            Reply::Method(Method::QueueDeclareOk(ok)) => Ok(QueueInfo {
-                name: ok.queue.as_str().to_owned(),
-                message_count: ok.message_count,
-                consumer_count: ok.consumer_count,
-            }),
-            other => Err(unexpected("queue.declare", other)),
-        }
+        let ok = self.call(declare.clone()).await?;
+        let actual = ok.queue.clone();
+        self.record(|inner, _| inner.topology.queue_declared(declare, actual));
+        Ok(QueueInfo {
+            name: ok.queue.as_str().to_owned(),
+            message_count: ok.message_count,
+            consumer_count: ok.consumer_count,
+        })
     }
 
     /// Binds a queue to an exchange (`queue.bind`).
@@ -460,7 +463,7 @@ impl Channel {
             no_wait: false,
             arguments: options.arguments,
         };
-        self.call(Method::from(bind.clone())).await?;
+        self.call(bind.clone()).await?;
         self.record(|inner, _| inner.topology.queue_bound(bind));
         Ok(())
     }
@@ -479,7 +482,7 @@ impl Channel {
             routing_key: short(routing_key)?,
             arguments: options.arguments,
         };
-        self.call(Method::from(unbind.clone())).await?;
+        self.call(unbind.clone()).await?;
         self.record(|inner, _| {
             inner.topology.queue_unbound(
                 &unbind.queue,
@@ -493,35 +496,27 @@ impl Channel {
 
     /// Removes every ready message from a queue (`queue.purge`); returns how many.
     pub async fn queue_purge(&self, queue: &str) -> Result<u32> {
-        match self
-            .call(Method::QueuePurge(queue::Purge {
+        let ok = self
+            .call(queue::Purge {
                 queue: short(queue)?,
                 no_wait: false,
-            }))
-            .await?
-        {
-            Reply::Method(Method::QueuePurgeOk(ok)) => Ok(ok.message_count),
-            other => Err(unexpected("queue.purge", other)),
-        }
+            })
+            .await?;
+        Ok(ok.message_count)
     }
 
     /// Deletes a queue (`queue.delete`); returns how many messages it held.
     pub async fn queue_delete(&self, queue: &str, options: QueueDeleteOptions) -> Result<u32> {
-        match self
-            .call(Method::QueueDelete(queue::Delete {
+        let ok = self
+            .call(queue::Delete {
                 queue: short(queue)?,
                 if_unused: options.if_unused,
                 if_empty: options.if_empty,
                 no_wait: false,
-            }))
-            .await?
-        {
-            Reply::Method(Method::QueueDeleteOk(ok)) => {
-                self.record(|inner, _| inner.topology.queue_deleted(queue));
-                Ok(ok.message_count)
-            }
-            other => Err(unexpected("queue.delete", other)),
-        }
+            })
+            .await?;
+        self.record(|inner, _| inner.topology.queue_deleted(queue));
+        Ok(ok.message_count)
     }
 
     // ----- basic ----------------------------------------------------------------------------
@@ -533,7 +528,7 @@ impl Channel {
             prefetch_count,
             global: options.global,
         };
-        self.call(Method::BasicQos(qos.clone())).await?;
+        self.call(qos.clone()).await?;
         let core = self.core().clone();
         self.record(|inner, _| {
             if let Some(entry) = core.entry(inner) {
@@ -562,30 +557,27 @@ impl Channel {
             no_wait: false,
             arguments: options.arguments,
         };
-        let method = Method::BasicConsume(consume.clone());
         let then = Then::Consume {
             mailbox: mailbox.clone(),
-            consume,
+            consume: consume.clone(),
         };
-        match self.core().call(method, then).await? {
-            Reply::Method(Method::BasicConsumeOk(ok)) => Ok(Consumer::new(
-                self.clone(),
-                ok.consumer_tag,
-                mailbox,
-                no_ack,
-            )),
-            other => Err(unexpected("basic.consume", other)),
-        }
+        let ok = self.core().request(consume, then).await?;
+        Ok(Consumer::new(
+            self.clone(),
+            ok.consumer_tag,
+            mailbox,
+            no_ack,
+        ))
     }
 
     /// Cancels a consumer by tag (`basic.cancel`). Its stream yields what is already buffered,
     /// then ends.
     pub async fn basic_cancel(&self, consumer_tag: &str) -> Result<()> {
-        let method = Method::BasicCancel(basic::Cancel {
+        let cancel = basic::Cancel {
             consumer_tag: short(consumer_tag)?,
             no_wait: false,
-        });
-        self.core().call(method, Then::Cancel).await.map(drop)
+        };
+        self.core().request(cancel, Then::Cancel).await.map(drop)
     }
 
     /// Publishes a message (`basic.publish`).
@@ -639,12 +631,12 @@ impl Channel {
 
     /// Fetches one message (`basic.get`); `None` if the queue is empty.
     pub async fn basic_get(&self, queue: &str, options: GetOptions) -> Result<Option<GetMessage>> {
-        let reply = self
-            .call(Method::BasicGet(basic::Get {
-                queue: short(queue)?,
-                no_ack: options.no_ack,
-            }))
-            .await?;
+        let get = basic::Get {
+            queue: short(queue)?,
+            no_ack: options.no_ack,
+        };
+        // Not `call`: basic.get-ok comes with its message, which the typed reply leaves out.
+        let reply = self.core().call(get.into(), Then::Nothing).await?;
         match reply {
             Reply::GetOk(get) => {
                 let (ok, properties, body) = *get;
@@ -660,8 +652,17 @@ impl Channel {
                     message_count: ok.message_count,
                 }))
             }
-            Reply::Method(Method::BasicGetEmpty(_)) => Ok(None),
-            other => Err(unexpected("basic.get", other)),
+            Reply::Method(method) => match basic::GetReply::try_from(method) {
+                Ok(basic::GetReply::GetEmpty(_)) => Ok(None),
+                Ok(basic::GetReply::GetOk(_)) => Err(Error::protocol(
+                    basic::Get::NAME,
+                    "basic.get-ok without its message".to_owned(),
+                )),
+                Err(other) => Err(Error::protocol(
+                    basic::Get::NAME,
+                    format!("{} does not answer it", other.name()),
+                )),
+            },
         }
     }
 
@@ -693,9 +694,7 @@ impl Channel {
     /// Asks the broker to redeliver every unacknowledged message on this channel
     /// (`basic.recover`); with `requeue` they may go to other consumers.
     pub async fn basic_recover(&self, requeue: bool) -> Result<()> {
-        self.call(Method::BasicRecover(basic::Recover { requeue }))
-            .await
-            .map(drop)
+        self.call(basic::Recover { requeue }).await.map(drop)
     }
 
     /// A stream of the messages the broker returns on this channel (`basic.return`), from now
@@ -724,8 +723,7 @@ impl Channel {
     /// message published from now on, and [`basic_publish`](Self::basic_publish)'s futures
     /// resolve to its verdict.
     pub async fn confirm_select(&self) -> Result<()> {
-        self.call(Method::ConfirmSelect(confirm::Select { nowait: false }))
-            .await?;
+        self.call(confirm::Select { nowait: false }).await?;
         let core = self.core().clone();
         self.record(|inner, _| {
             if let Some(entry) = core.entry(inner) {
@@ -756,7 +754,7 @@ impl Channel {
 
     /// Makes the channel transactional (`tx.select`).
     pub async fn tx_select(&self) -> Result<()> {
-        self.call(Method::TxSelect(tx::Select {})).await?;
+        self.call(tx::Select {}).await?;
         let core = self.core().clone();
         self.record(|inner, _| {
             if let Some(entry) = core.entry(inner) {
@@ -768,26 +766,19 @@ impl Channel {
 
     /// Commits the current transaction (`tx.commit`).
     pub async fn tx_commit(&self) -> Result<()> {
-        self.call(Method::TxCommit(tx::Commit {})).await.map(drop)
+        self.call(tx::Commit {}).await.map(drop)
     }
 
     /// Rolls the current transaction back (`tx.rollback`).
     pub async fn tx_rollback(&self) -> Result<()> {
-        self.call(Method::TxRollback(tx::Rollback {}))
-            .await
-            .map(drop)
+        self.call(tx::Rollback {}).await.map(drop)
     }
 
     /// Asks the broker to pause (`false`) or resume (`true`) deliveries on this channel
     /// (`channel.flow`); returns the state the broker confirmed. RabbitMQ refuses `false`.
     pub async fn channel_flow(&self, active: bool) -> Result<bool> {
-        match self
-            .call(Method::ChannelFlow(channel::Flow { active }))
-            .await?
-        {
-            Reply::Method(Method::ChannelFlowOk(ok)) => Ok(ok.active),
-            other => Err(unexpected("channel.flow", other)),
-        }
+        let ok = self.call(channel::Flow { active }).await?;
+        Ok(ok.active)
     }
 
     /// Closes the channel gracefully and waits for the broker's `close-ok`.

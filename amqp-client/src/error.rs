@@ -65,7 +65,7 @@ pub struct CloseReason {
 impl CloseReason {
     /// The name of the method that caused the close, e.g. `"queue.declare"`, when known.
     pub fn method_name(&self) -> Option<&'static str> {
-        crate::proto::method_name(self.class_id, self.method_id)
+        amqp_wire::Method::name_of(self.class_id, self.method_id)
     }
 
     /// Whether this is the normal, graceful close (reply code 200).

@@ -25,7 +25,8 @@
 //! The output is `include!`d into a module (the wire crate's `spec`) that has the trait
 //! `AmqpMethod` (with the consts `CLASS_ID`, `METHOD_ID`, `NAME`, `SYNCHRONOUS`,
 //! `CARRIES_CONTENT`, `RESPONSES`, `FIELD_NAMES` and the fns `decode_fields`, `encode_fields`,
-//! `validate`, `field`) and the enum `FieldRef<'a>` (variants `Bit`, `Octet`, `Short`, `Long`,
+//! `validate`, `field`), the trait `SyncMethod: AmqpMethod` (with the associated type `Reply`
+//! and the const `REPLY_IDS`) and the enum `FieldRef<'a>` (variants `Bit`, `Octet`, `Short`, `Long`,
 //! `LongLong`, `Timestamp` and `ReplyCode` by value; `ShortStr`, `LongStr`, `Table` by
 //! reference) in scope, and it refers to the crate's runtime by these paths:
 //! `crate::{Reader, WireError, ShortStr, LongStr, Timestamp, FieldTable}`,
@@ -39,8 +40,12 @@
 //! - `domains`: one check function per domain with enforceable asserts.
 //! - one module per class with `CLASS_ID` and one struct per method implementing
 //!   `AmqpMethod`, `From<_> for Method` and `TryFrom<Method>`.
-//! - `Method`: every method, with `decode`, `encode`, per-method facts and the fields by name
-//!   (`field_names`, `field`, `fields`).
+//! - for each method the specification gives responses, `SyncMethod` with its typed reply
+//!   (the response's struct, or an enum `<Method>Reply` when there are several, like
+//!   `basic::GetReply`) and the replies' ids.
+//! - `Method`: every method, with `decode`, `encode`, per-method facts (`name`,
+//!   `is_synchronous`, `responses`, `reply_ids`), `Method::name_of(class_id, method_id)` and the
+//!   fields by name (`field_names`, `field`, `fields`).
 //! - `<Class>Properties` for each class with content properties, with the same three (`fields`
 //!   yields the set properties only).
 //!

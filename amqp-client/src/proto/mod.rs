@@ -46,7 +46,6 @@ mod content;
 pub(crate) mod encode;
 mod handshake;
 mod heartbeat;
-mod names;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -64,12 +63,9 @@ use crate::error::{CloseReason, Error};
 
 use channels::Chan;
 use heartbeat::Heartbeat;
-pub(crate) use names::method_name;
 
-/// The protocol header a client opens with.
-const PROTOCOL_HEADER: &[u8; 8] = b"AMQP\x00\x00\x09\x01";
 /// Spec: frame-min-size. Peers must accept frames this large before tuning.
-const FRAME_MIN_SIZE: u32 = 4096;
+const FRAME_MIN_SIZE: u32 = amqp_wire::constants::FRAME_MIN_SIZE;
 /// The largest frame accepted before tune: generous, since some servers announce big
 /// property tables in connection.start.
 const HANDSHAKE_FRAME_MAX: u32 = 131_072;
@@ -232,7 +228,7 @@ impl<T, U> Proto<T, U> {
     /// handshake must finish by `now + cfg.connect_timeout`.
     pub(crate) fn new(cfg: &ConnectionConfig, now: Instant) -> Self {
         let mut out = BytesMut::with_capacity(64 * 1024);
-        out.extend_from_slice(PROTOCOL_HEADER);
+        out.extend_from_slice(&amqp_wire::ProtocolHeader::AMQP_0_9_1.to_bytes());
         Self {
             settings: Settings {
                 username: cfg.credentials.username.clone(),
