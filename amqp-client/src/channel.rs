@@ -23,6 +23,7 @@ use crate::options::{
     GetOptions, NackOptions, PublishOptions, QosOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use crate::proto::Reply;
+use crate::publish::Publish;
 use tracing::Instrument;
 
 /// Channel state shared by the handles, the deliveries and the confirm futures.
@@ -580,13 +581,57 @@ impl Channel {
         self.core().request(cancel, Then::Cancel).await.map(drop)
     }
 
-    /// Publishes a message (`basic.publish`).
+    /// Publishes a message (`basic.publish`) to `target`, an exchange and routing key named
+    /// by a [`Publish`]:
+    ///
+    /// ```no_run
+    /// # async fn demo(channel: amqp_client::Channel) -> amqp_client::Result<()> {
+    /// use amqp_client::{BasicProperties, Publish};
+    ///
+    /// let props = BasicProperties::default().with_content_type("text/plain")?;
+    /// let confirm = channel.publish(Publish::to_queue("jobs"), &props, b"hello").await?;
+    /// let routed = Publish::exchange("logs").routing_key("app.error").mandatory(true);
+    /// channel.publish(routed, &props, b"disk full").await?;
+    /// assert!(confirm.await?.is_ack());
+    /// # Ok(()) }
+    /// ```
     ///
     /// Waits only while the connection's write buffer is full, the broker has blocked the
     /// connection (unless `wait_while_blocked` is off) or the channel's flow is paused; then
     /// encodes the message straight into the write buffer. The returned [`PublishConfirm`]
     /// resolves to the broker's verdict in confirm mode (see
     /// [`confirm_select`](Self::confirm_select)), at once otherwise.
+    pub async fn publish(
+        &self,
+        target: Publish<'_>,
+        properties: &BasicProperties,
+        body: &[u8],
+    ) -> Result<PublishConfirm> {
+        #[allow(deprecated)]
+        self.basic_publish(
+            target.exchange_name(),
+            target.routing_key_value(),
+            target.options_value(),
+            properties,
+            body,
+        )
+        .await
+    }
+
+    /// Publishes a message (`basic.publish`): the former form of [`publish`](Self::publish),
+    /// whose two adjacent names are easy to swap. `basic_publish(exchange, key, options, …)`
+    /// is `publish(Publish::exchange(exchange).routing_key(key).options(options), …)`.
+    ///
+    /// Waits only while the connection's write buffer is full, the broker has blocked the
+    /// connection (unless `wait_while_blocked` is off) or the channel's flow is paused; then
+    /// encodes the message straight into the write buffer. The returned [`PublishConfirm`]
+    /// resolves to the broker's verdict in confirm mode (see
+    /// [`confirm_select`](Self::confirm_select)), at once otherwise.
+    #[deprecated(
+        since = "0.1.0",
+        note = "use `Channel::publish(Publish::exchange(exchange).routing_key(key), ..)`: the \
+                names of a `Publish` cannot be swapped unnoticed"
+    )]
     pub async fn basic_publish(
         &self,
         exchange: &str,
@@ -734,17 +779,33 @@ impl Channel {
     }
 
     /// Waits until the broker has settled every message published so far on this channel.
-    /// `Ok(true)` if all were acked, `Ok(false)` if any was nacked since the previous call.
+    /// `Ok(true)` if all were acked, `Ok(false)` if any was nacked.
+    ///
+    /// "All" means the messages published before this call and not covered by an earlier
+    /// call that had already returned when this one began. Concurrent callers each get their
+    /// own answer: two tasks waiting at once both learn of a nack among the messages they
+    /// cover.
     pub async fn wait_for_confirms(&self) -> Result<bool> {
+        /// Ends the wait in the tracker, also when the future is dropped early.
+        struct Wait<'a> {
+            core: &'a ChannelCore,
+            epoch: u64,
+            from: u64,
+        }
+        impl Drop for Wait<'_> {
+            fn drop(&mut self) {
+                lock(&self.core.confirms).end_wait(self.epoch, self.from);
+            }
+        }
         let core = self.core();
-        let (epoch, target) = {
-            let confirms = lock(&core.confirms);
-            (confirms.epoch(), confirms.last_tag())
-        };
+        let (epoch, from, target) = lock(&core.confirms).begin_wait();
+        let wait = Wait { core, epoch, from };
         if target == 0 {
             return Ok(true);
         }
-        poll_fn(|cx| lock(&core.confirms).poll_all(epoch, target, cx)).await
+        let answer = poll_fn(|cx| lock(&core.confirms).poll_all(epoch, from, target, cx)).await;
+        drop(wait);
+        answer
     }
 
     /// How many published messages the broker has not settled yet (confirm mode).

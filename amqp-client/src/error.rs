@@ -317,6 +317,13 @@ impl From<UriError> for Error {
     }
 }
 
+/// A value the codec refused (a property string over 255 octets, …): [`Error::InvalidArgument`].
+impl From<WireError> for Error {
+    fn from(e: WireError) -> Self {
+        Self::InvalidArgument(e)
+    }
+}
+
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Self::io(e)

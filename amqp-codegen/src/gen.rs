@@ -1619,14 +1619,32 @@ impl<'s> Gen<'s> {
                 " Sets [`{id}::{}`].",
                 fid.to_string().trim_start_matches("r#")
             );
-            setters.push(quote! {
-                #[doc = #setter_doc]
-                #[must_use]
-                pub fn #setter(mut self, value: #ty) -> Self {
-                    self.#fid = Some(value);
-                    self
-                }
-            });
+            if f.field.ty == WireType::ShortStr {
+                let setter_doc2 = " Takes a `ShortStr` (returning `Self`) or a `&str` / `String` \
+                                   (returning `Result<Self, WireError>`: at most 255 octets).";
+                let what = lit_str(&f.what);
+                setters.push(quote! {
+                    #[doc = #setter_doc]
+                    #[doc = ""]
+                    #[doc = #setter_doc2]
+                    #[must_use]
+                    pub fn #setter<V: crate::IntoShortStr>(mut self, value: V) -> V::Output<Self> {
+                        value.set_with(#what, move |value| {
+                            self.#fid = Some(value);
+                            self
+                        })
+                    }
+                });
+            } else {
+                setters.push(quote! {
+                    #[doc = #setter_doc]
+                    #[must_use]
+                    pub fn #setter(mut self, value: #ty) -> Self {
+                        self.#fid = Some(value);
+                        self
+                    }
+                });
+            }
         }
         let unknown = !known & !1;
         let unknown_check = (unknown != 0).then(|| {

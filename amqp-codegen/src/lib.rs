@@ -29,7 +29,7 @@
 //! and the const `REPLY_IDS`) and the enum `FieldRef<'a>` (variants `Bit`, `Octet`, `Short`, `Long`,
 //! `LongLong`, `Timestamp` and `ReplyCode` by value; `ShortStr`, `LongStr`, `Table` by
 //! reference) in scope, and it refers to the crate's runtime by these paths:
-//! `crate::{Reader, WireError, ShortStr, LongStr, Timestamp, FieldTable}`,
+//! `crate::{Reader, WireError, ShortStr, IntoShortStr, LongStr, Timestamp, FieldTable}`,
 //! `crate::codec::{put_short_str, put_long_str, put_table}`, the `bytes` crate, and the
 //! variants `WireError::{Domain, UnknownMethod, UnknownPropertyFlags}`.
 //!

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use amqp_client::options::{GetOptions, PublishOptions};
+use amqp_client::options::GetOptions;
 use amqp_client::{BasicProperties, Channel, ShortStr};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, State};
@@ -564,7 +564,7 @@ async fn publish(st: &AppState, queue: &str, topic: &str, body: &Value) -> Resul
     };
     let ch = st.channel().await?;
     let confirm = ch
-        .basic_publish("", queue, PublishOptions::default(), &props, &bytes)
+        .publish(amqp_client::Publish::to_queue(queue), &props, &bytes)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
     match confirm.await {

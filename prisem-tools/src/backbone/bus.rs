@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amqp_client::options::{
-    BindOptions, ConsumeOptions, ExchangeDeclareOptions, ExchangeKind, PublishOptions, QosOptions,
+    BindOptions, ConsumeOptions, ExchangeDeclareOptions, ExchangeKind, QosOptions,
     QueueDeclareOptions, QueueDeleteOptions,
 };
 use amqp_client::{Channel, Connection, Delivery};
@@ -273,10 +273,8 @@ async fn relay(ch: &Channel, d: Delivery, source: Source) -> amqp_client::Result
         Source::Broadcast => (BROADCAST_EXCHANGE, String::new()),
     };
     let published = ch
-        .basic_publish(
-            exchange,
-            &key,
-            PublishOptions::default(),
+        .publish(
+            amqp_client::Publish::exchange(exchange).routing_key(&key),
             &d.properties,
             &d.body,
         )

@@ -104,10 +104,10 @@ impl Publisher<'_> {
         loop {
             let r = self
                 .channel
-                .basic_publish(
-                    &self.args.exchange,
-                    &self.args.routing_key,
-                    options,
+                .publish(
+                    amqp_client::Publish::exchange(&self.args.exchange)
+                        .routing_key(&self.args.routing_key)
+                        .options(options),
                     &self.properties,
                     body,
                 )

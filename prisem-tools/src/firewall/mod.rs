@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use amqp_client::options::{
-    ConsumeOptions, ExchangeDeclareOptions, ExchangeKind, PublishOptions, QueueDeclareOptions,
+    ConsumeOptions, ExchangeDeclareOptions, ExchangeKind, QueueDeclareOptions,
 };
 use amqp_client::{BasicProperties, Channel, Connection, Delivery};
 use futures_util::StreamExt;
@@ -76,7 +76,11 @@ async fn publish_confirmed(
     let props = BasicProperties::default().with_delivery_mode(2);
     loop {
         let r = match ch
-            .basic_publish(exchange, key, PublishOptions::default(), &props, body)
+            .publish(
+                amqp_client::Publish::exchange(exchange).routing_key(key),
+                &props,
+                body,
+            )
             .await
         {
             Ok(c) => c.await,

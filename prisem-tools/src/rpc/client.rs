@@ -216,7 +216,13 @@ impl Client {
                 };
                 let sent = match self
                     .channel
-                    .basic_publish(exchange, queue, options, &props, body)
+                    .publish(
+                        amqp_client::Publish::exchange(exchange)
+                            .routing_key(queue)
+                            .options(options),
+                        &props,
+                        body,
+                    )
                     .await
                 {
                     Ok(confirm) => confirm.await,

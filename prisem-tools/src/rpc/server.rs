@@ -17,9 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use amqp_client::options::{
-    ConsumeOptions, PublishOptions, QosOptions, QueueDeclareOptions, QueueType,
-};
+use amqp_client::options::{ConsumeOptions, QosOptions, QueueDeclareOptions, QueueType};
 use amqp_client::{BasicProperties, Channel, Connection, Delivery};
 use futures_util::StreamExt;
 use tokio::task::JoinSet;
@@ -253,7 +251,7 @@ impl<S: Service> Worker<S> {
                 out.correlation_id.clone_from(&props.correlation_id);
                 let body = Envelope::new(&self.identity, reply.to_appdata()).to_json();
                 match channel
-                    .basic_publish("", reply_to, PublishOptions::default(), &out, &body)
+                    .publish(amqp_client::Publish::to_queue(reply_to), &out, &body)
                     .await
                 {
                     Ok(_) => {}

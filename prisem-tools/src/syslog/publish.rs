@@ -165,10 +165,10 @@ pub async fn run_publisher(
                     ..Default::default()
                 };
                 match channel
-                    .basic_publish(
-                        &exchange,
-                        &slot.msg.routing_key,
-                        opts,
+                    .publish(
+                        amqp_client::Publish::exchange(&exchange)
+                            .routing_key(&slot.msg.routing_key)
+                            .options(opts),
                         &props,
                         &slot.msg.body,
                     )
