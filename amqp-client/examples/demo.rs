@@ -138,7 +138,11 @@ async fn run() -> Result<(), BoxError> {
             first = Some(format!(
                 "{} {:?} {:?}",
                 delivery.routing_key,
-                delivery.properties.message_id.as_ref().map(|m| m.as_str()),
+                delivery
+                    .properties()
+                    .message_id
+                    .as_ref()
+                    .map(|m| m.as_str()),
                 String::from_utf8_lossy(&delivery.body)
             ));
         }

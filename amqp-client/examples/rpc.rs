@@ -24,11 +24,11 @@ async fn serve(channel: Channel, queue: String) -> Result<(), amqp_client::Error
         .await?;
     while let Some(request) = requests.recv().await {
         let request = request?;
-        let Some(reply_to) = request.properties.reply_to.clone() else {
+        let Some(reply_to) = request.properties().reply_to.clone() else {
             continue;
         };
         let mut properties = BasicProperties::default();
-        properties.correlation_id = request.properties.correlation_id.clone();
+        properties.correlation_id = request.properties().correlation_id.clone();
         let answer = String::from_utf8_lossy(&request.body).to_uppercase();
         let _confirm = channel
             .publish(Publish::to_queue(&reply_to), &properties, answer.as_bytes())
@@ -83,7 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "{text:?} -> {:?} ({})",
             String::from_utf8_lossy(&reply.body),
-            reply.properties.correlation_id.as_deref().unwrap_or("-")
+            reply.properties().correlation_id.as_deref().unwrap_or("-")
         );
     }
     conn.close().await?;

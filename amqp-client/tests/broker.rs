@@ -468,7 +468,10 @@ async fn large_bodies_are_split_and_reassembled() {
         .unwrap();
     assert_eq!(got.delivery.body.len(), body.len());
     assert!(got.delivery.body[..] == body[..]);
-    assert_eq!(got.delivery.properties.message_id.as_deref(), Some("big-1"));
+    assert_eq!(
+        got.delivery.properties().message_id.as_deref(),
+        Some("big-1")
+    );
     ch.queue_delete(&q, QueueDeleteOptions::default())
         .await
         .unwrap();

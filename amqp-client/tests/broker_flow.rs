@@ -138,7 +138,7 @@ async fn concurrent_wait_for_confirms_each_get_their_answer() {
     let delivery = consumer.recv().await.unwrap().unwrap();
     assert_eq!(&delivery.body[..], b"fits");
     assert_eq!(
-        delivery.properties.content_type.as_deref(),
+        delivery.properties().content_type.as_deref(),
         Some("text/plain")
     );
     delivery.ack().unwrap();
@@ -425,11 +425,11 @@ async fn rpc_over_direct_reply_to() {
     let server = tokio::spawn(async move {
         for _ in 0..3 {
             let req = requests.next().await.unwrap().unwrap();
-            let reply_to = req.properties.reply_to.clone().unwrap();
+            let reply_to = req.properties().reply_to.clone().unwrap();
             let mut body = req.body.to_vec();
             body.reverse();
             let p = BasicProperties::default()
-                .with_correlation_id(req.properties.correlation_id.clone().unwrap());
+                .with_correlation_id(req.properties().correlation_id.clone().unwrap());
             let _confirm = server_ch
                 .publish(amqp_client::Publish::to_queue(&reply_to), &p, &body)
                 .await
@@ -460,7 +460,7 @@ async fn rpc_over_direct_reply_to() {
             .unwrap();
         let reply = replies.next().await.unwrap().unwrap();
         assert_eq!(
-            reply.properties.correlation_id.as_deref(),
+            reply.properties().correlation_id.as_deref(),
             Some(corr.as_str())
         );
         let expected: String = word.chars().rev().collect();

@@ -239,7 +239,7 @@ async fn mutual_tls_with_external_logs_in_as_the_certificate_user() {
         .unwrap();
     let delivery = round_trip(&conn, &as_cert_user).await;
     assert_eq!(
-        delivery.properties.user_id.as_deref(),
+        delivery.properties().user_id.as_deref(),
         Some(tls_user.as_str())
     );
 

@@ -220,7 +220,7 @@ async fn a_killed_worker_leaves_its_request_to_another_and_one_reply_arrives() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        reply.properties.correlation_id.as_deref(),
+        reply.properties().correlation_id.as_deref(),
         Some("the-one-request")
     );
     let env = Envelope::parse(&reply.body).unwrap();

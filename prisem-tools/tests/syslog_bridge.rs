@@ -107,7 +107,7 @@ async fn collect(conn: &Connection, queue: &str, n: usize, within: Duration) -> 
             Some(m) => {
                 let d = &m.delivery;
                 let headers = d
-                    .properties
+                    .properties()
                     .headers
                     .iter()
                     .flat_map(|t| t.iter())
@@ -115,7 +115,7 @@ async fn collect(conn: &Connection, queue: &str, n: usize, within: Duration) -> 
                         Some((k.to_string(), v.as_str()?.to_string()))
                     })
                     .collect();
-                assert_eq!(d.properties.delivery_mode, Some(2), "persistent");
+                assert_eq!(d.properties().delivery_mode, Some(2), "persistent");
                 out.push(Delivered {
                     key: d.routing_key.to_string(),
                     headers,

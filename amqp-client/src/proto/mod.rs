@@ -52,8 +52,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use amqp_wire::{
-    basic, connection, BasicProperties, FieldTable, Frame, FrameDecoder, Method, ReplyCode,
-    ShortStr, WireError,
+    basic, connection, FieldTable, Frame, FrameDecoder, Method, RawProperties, ReplyCode, ShortStr,
+    WireError,
 };
 use bytes::{Bytes, BytesMut};
 
@@ -87,7 +87,7 @@ pub(crate) enum Reply {
     /// The reply method (`queue.declare-ok`, `basic.get-empty`, …).
     Method(Method),
     /// `basic.get-ok` with its message.
-    GetOk(Box<(basic::GetOk, BasicProperties, Bytes)>),
+    GetOk(Box<(basic::GetOk, RawProperties, Bytes)>),
 }
 
 /// Something the state machine tells its owner.
@@ -108,14 +108,15 @@ pub(crate) enum Event<T, U = ()> {
     Delivery {
         channel: u16,
         deliver: basic::Deliver,
-        properties: BasicProperties,
+        /// Checked but not decoded: the application decodes them if it looks.
+        properties: RawProperties,
         body: Bytes,
     },
     /// A message the broker could not route (`mandatory`) and sent back.
     Returned {
         channel: u16,
         returned: basic::Return,
-        properties: BasicProperties,
+        properties: RawProperties,
         body: Bytes,
     },
     /// A publisher confirm: `ack` (or nack) for `delivery_tag`, and all before it if
@@ -412,7 +413,7 @@ impl<T, U> Proto<T, U> {
                     channel,
                     header.class_id,
                     header.body_size,
-                    header.properties.decode(),
+                    header.properties,
                 ),
                 Phase::Closing | Phase::Closed => {}
                 _ => self.violation_ids(

@@ -521,7 +521,7 @@ fn deliveries_are_assembled_and_single_frame_bodies_are_not_copied() {
             ..
         }] => {
             assert_eq!(d, &deliver);
-            assert_eq!(properties, &props);
+            assert_eq!(properties.decode(), props);
             assert_eq!(got, &body);
             assert_eq!(
                 got.as_ptr(),

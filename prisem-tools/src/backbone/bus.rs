@@ -268,14 +268,18 @@ async fn relay(ch: &Channel, d: Delivery, source: Source) -> amqp_client::Result
     let (exchange, key) = match source {
         Source::Outbox => (
             PUBLISH_EXCHANGE,
-            d.properties.kind.as_deref().unwrap_or_default().to_owned(),
+            d.properties()
+                .kind
+                .as_deref()
+                .unwrap_or_default()
+                .to_owned(),
         ),
         Source::Broadcast => (BROADCAST_EXCHANGE, String::new()),
     };
     let published = ch
         .publish(
             amqp_client::Publish::exchange(exchange).routing_key(&key),
-            &d.properties,
+            d.properties(),
             &d.body,
         )
         .await;

@@ -57,7 +57,7 @@ async fn run_command(argv: &[String], d: &Delivery) -> Result<ExitStatus, Failur
     let (program, rest) = argv
         .split_first()
         .ok_or_else(|| Failure::usage("empty command"))?;
-    let properties = serde_json::Value::Object(json::properties(&d.properties));
+    let properties = serde_json::Value::Object(json::properties(d.properties()));
     let mut child = Command::new(program)
         .args(rest)
         .env("AMQP_EXCHANGE", d.exchange.as_str())

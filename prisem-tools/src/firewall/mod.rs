@@ -28,7 +28,7 @@ async fn topic(ch: &Channel, name: &str) -> Result<(), String> {
 }
 
 fn header<'a>(d: &'a Delivery, name: &str) -> &'a str {
-    d.properties
+    d.properties()
         .headers
         .as_ref()
         .and_then(|h| h.get(name))

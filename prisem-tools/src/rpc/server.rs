@@ -237,7 +237,7 @@ impl<S: Service> Worker<S> {
     /// Answers one request, then acks it.
     async fn serve(&self, channel: &Channel, delivery: Delivery) -> Result<(), amqp_client::Error> {
         let started = Instant::now();
-        let props = &delivery.properties;
+        let props = delivery.properties();
         let correlation = props.correlation_id.as_deref().unwrap_or("-").to_owned();
         let (reply, sender) = self.answer(&delivery.body).await;
         let retcode = reply.retcode;

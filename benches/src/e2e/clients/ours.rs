@@ -167,7 +167,7 @@ async fn call(
             .next()
             .await
             .ok_or_else(|| fail("reply consumer ended"))??;
-        if reply.properties.correlation_id.as_ref() == Some(&want) {
+        if reply.properties().correlation_id.as_ref() == Some(&want) {
             return Ok(started.elapsed());
         }
     }
