@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 use amqp_client::options::{GetOptions, PublishOptions};
 use amqp_client::{BasicProperties, Channel, ShortStr};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, State};
-use axum::http::{header, request::Parts, StatusCode};
+use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -18,7 +20,9 @@ use serde_json::{json, Value};
 
 use super::bus::{self, Bus};
 use super::store::{ClientRecord, Store, StoreError};
+use super::stream::{self as ws_stream, Session, DEFAULT_PREFETCH, MAX_CLIENT_FRAME, MAX_PREFETCH};
 use super::token::{Claims, Signer, TokenError};
+use crate::daemon::Shutdown;
 
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 1 << 20;
@@ -196,6 +200,7 @@ pub struct AppState {
     publisher: Arc<tokio::sync::Mutex<Option<Channel>>>,
     config: Arc<ApiConfig>,
     limiter: Arc<Mutex<RateLimiter>>,
+    closing: Shutdown,
 }
 
 impl AppState {
@@ -212,7 +217,13 @@ impl AppState {
                 limit: TOKEN_RATE,
                 seen: HashMap::new(),
             })),
+            closing: Shutdown::new(),
         }
+    }
+
+    /// Ends every open `/stream` socket (close code 1001); the server calls it on shutdown.
+    pub fn close_streams(&self) {
+        self.closing.trigger();
     }
 
     /// A channel in confirm mode for publishing, opened again if it closed.
@@ -260,6 +271,7 @@ pub fn router(state: AppState) -> Router {
         .route("/send", post(send))
         .route("/notify", post(notify))
         .route("/receive", get(receive))
+        .route("/stream", get(stream))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -289,8 +301,11 @@ async fn health(State(st): State<AppState>) -> Response {
 // ----- authentication -------------------------------------------------------------------------
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
-    let value = parts
-        .headers
+    bearer_header(&parts.headers)
+}
+
+fn bearer_header(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| ApiError::unauthorized("an Authorization: Bearer token is required"))?;
     value
@@ -329,19 +344,23 @@ pub struct Caller(pub ClientRecord);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts)?;
-        let now = chrono::Utc::now().timestamp();
-        let claims = st.signer.verify(token, now).map_err(|e| match e {
-            TokenError::Expired => ApiError::unauthorized("the token has expired"),
-            other => ApiError::unauthorized(other.to_string()),
-        })?;
-        match st.store.get(&claims.sub) {
-            Ok(rec) if rec.created == claims.gen => Ok(Self(rec)),
-            Ok(_) | Err(StoreError::NotFound) => Err(ApiError::unauthorized(
-                "the token's client no longer exists",
-            )),
-            Err(e) => Err(e.into()),
-        }
+        authenticate(st, bearer(parts)?).map(Self)
+    }
+}
+
+/// The client a bearer token belongs to, if the token is good.
+fn authenticate(st: &AppState, token: &str) -> Result<ClientRecord, ApiError> {
+    let now = chrono::Utc::now().timestamp();
+    let claims = st.signer.verify(token, now).map_err(|e| match e {
+        TokenError::Expired => ApiError::unauthorized("the token has expired"),
+        other => ApiError::unauthorized(other.to_string()),
+    })?;
+    match st.store.get(&claims.sub) {
+        Ok(rec) if rec.created == claims.gen => Ok(rec),
+        Ok(_) | Err(StoreError::NotFound) => Err(ApiError::unauthorized(
+            "the token's client no longer exists",
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -653,6 +672,57 @@ async fn receive(
         d.ack().map_err(|e| ApiError::unavailable(&e))?;
     }
     Ok(axum::Json(out))
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamQuery {
+    prefetch: Option<u16>,
+    token: Option<String>,
+}
+
+async fn stream(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    QueryParams(q): QueryParams<StreamQuery>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    // Browsers cannot set headers on a websocket: the token may come as ?token= instead.
+    let me = match (headers.get(header::AUTHORIZATION), q.token.as_deref()) {
+        (Some(_), _) => authenticate(&st, bearer_header(&headers)?)?,
+        (None, Some(t)) => authenticate(&st, t)?,
+        (None, None) => {
+            return Err(ApiError::unauthorized(
+                "an Authorization: Bearer token or a token query parameter is required",
+            ))
+        }
+    };
+    let prefetch = q.prefetch.unwrap_or(DEFAULT_PREFETCH);
+    if prefetch == 0 || prefetch > MAX_PREFETCH {
+        return Err(ApiError::bad_request(format!(
+            "prefetch must be between 1 and {MAX_PREFETCH}"
+        )));
+    }
+    let upgrade = upgrade.map_err(|rej| {
+        let status = rej.status();
+        let error = match status {
+            StatusCode::UPGRADE_REQUIRED => "upgrade required",
+            StatusCode::METHOD_NOT_ALLOWED => "method not allowed",
+            _ => "bad request",
+        };
+        ApiError::new(status, error, rej.body_text())
+    })?;
+    let conn = st.bus.connection();
+    if !conn.is_open() {
+        return Err(ApiError::unavailable(&amqp_client::Error::Recovering));
+    }
+    let session = Session::open(conn, &bus::inbox(&me.client_id), prefetch)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let closing = st.closing.clone();
+    Ok(upgrade
+        .max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+        .on_upgrade(move |socket| ws_stream::run(socket, session, closing)))
 }
 
 #[cfg(test)]
