@@ -776,3 +776,121 @@ async fn stream_refuses_before_the_upgrade() {
     assert_eq!(ws_refused(&api, "", Some(&token)).await.0, 401);
     api.stop().await;
 }
+
+// ----- /openapi.json --------------------------------------------------------------------------
+
+/// Every route the router serves, as (path, method).
+const ROUTES: &[(&str, &str)] = &[
+    ("/client", "get"),
+    ("/client", "post"),
+    ("/client/{id}", "delete"),
+    ("/client/{id}", "get"),
+    ("/client/{id}", "put"),
+    ("/health", "get"),
+    ("/notify", "post"),
+    ("/openapi.json", "get"),
+    ("/receive", "get"),
+    ("/send", "post"),
+    ("/stream", "get"),
+    ("/token", "get"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_json_is_openapi_3_and_lists_every_route_served() {
+    let api = start(Duration::from_secs(3600)).await;
+    let r = api
+        .http
+        .get(format!("{}/openapi.json", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let doc: Value = r.json().await.unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3."),
+        "{}",
+        doc["openapi"]
+    );
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    let listed: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|m| ["get", "put", "post", "delete", "patch"].contains(&m.as_str()))
+                .map(move |m| (path.clone(), m.clone()))
+        })
+        .collect();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    let want: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(p, m)| ((*p).to_owned(), (*m).to_owned()))
+        .collect();
+    assert_eq!(sorted, want);
+
+    let schemes = &doc["components"]["securitySchemes"];
+    for s in ["bearer", "admin"] {
+        assert_eq!(schemes[s]["type"], "http", "{schemes}");
+        assert_eq!(schemes[s]["scheme"], "bearer", "{schemes}");
+    }
+    let error = &doc["components"]["schemas"]["ErrorBody"];
+    assert_eq!(error["required"], json!(["error", "detail"]), "{error}");
+    for (path, method) in &listed {
+        let op = &doc["paths"][path][method];
+        let responses = op["responses"].as_object().unwrap();
+        for (status, resp) in responses {
+            let code: u16 = status.parse().unwrap();
+            if code >= 400 {
+                assert_eq!(
+                    resp["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+        let security = op["security"].to_string();
+        if path.starts_with("/client") {
+            assert!(
+                security.contains("admin") && responses.contains_key("403"),
+                "{path}"
+            );
+        } else if ["/send", "/notify", "/receive", "/stream"].contains(&path.as_str()) {
+            assert!(
+                security.contains("bearer") && responses.contains_key("401"),
+                "{path}"
+            );
+        }
+    }
+
+    // Every listed route is served (not the fallback), and an unlisted one is not.
+    let fallback = |status: StatusCode, body: &Value| {
+        status == StatusCode::METHOD_NOT_ALLOWED
+            || (status == StatusCode::NOT_FOUND && body["detail"] == "no such endpoint")
+    };
+    for (path, method) in &listed {
+        let url = format!("{}{}", api.base, path.replace("{id}", "nobody"));
+        let r = api
+            .http
+            .request(method.to_uppercase().parse().unwrap(), url)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(!fallback(status, &body), "{method} {path}: {status} {body}");
+    }
+    let r = api
+        .http
+        .get(format!("{}/unlisted", api.base))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    assert!(fallback(status, &r.json().await.unwrap()));
+    api.stop().await;
+}

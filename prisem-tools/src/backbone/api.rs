@@ -13,10 +13,13 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, State};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::bus::{self, Bus};
 use super::store::{ClientRecord, Store, StoreError};
@@ -77,11 +80,23 @@ impl ApiError {
     }
 }
 
+/// The body of every failure.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A short name of the failure, e.g. `unauthorized`.
+    pub error: String,
+    /// What was wrong, in a sentence.
+    pub detail: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (
             self.status,
-            axum::Json(json!({"error": self.error, "detail": self.detail})),
+            axum::Json(ErrorBody {
+                error: self.error.to_owned(),
+                detail: self.detail,
+            }),
         )
             .into_response();
         if self.status == StatusCode::UNAUTHORIZED {
@@ -258,20 +273,69 @@ impl AppState {
     }
 }
 
-/// The router with every route, the body limit and the JSON fallback.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "PRISEM Communications Backbone",
+        description = "Send and receive messages through the bus without speaking AMQP. Every failure is a JSON body {error, detail} with its status."
+    ),
+    modifiers(&SecuritySchemes),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A client token from GET /token"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "admin",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The admin token (BACKBONE_ADMIN_TOKEN, or the one printed on first run)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every route with its OpenAPI description; [`router`] and [`openapi`] both come from here.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(create_client, list_clients))
+        .routes(routes!(get_client, update_client, delete_client))
+        .routes(routes!(token))
+        .routes(routes!(send))
+        .routes(routes!(notify))
+        .routes(routes!(receive))
+        .routes(routes!(stream))
+        .routes(routes!(openapi_json))
+}
+
+/// The OpenAPI 3 description of every route (served as `GET /openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+/// The router with every route, the body limit and the JSON fallback. More routes can be added
+/// to the result (`.route(…)`, `.merge(…)`) before serving.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/client", post(create_client).get(list_clients))
-        .route(
-            "/client/{id}",
-            get(get_client).put(update_client).delete(delete_client),
-        )
-        .route("/token", get(token))
-        .route("/send", post(send))
-        .route("/notify", post(notify))
-        .route("/receive", get(receive))
-        .route("/stream", get(stream))
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -284,16 +348,44 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn health(State(st): State<AppState>) -> Response {
-    let up = st.bus.connection().is_open();
-    let status = if up {
-        StatusCode::OK
+/// `{"status": …}` of `/health`.
+#[derive(Debug, Serialize, ToSchema)]
+struct Health {
+    /// `ok`.
+    status: String,
+}
+
+/// Whether the service can reach the broker.
+#[utoipa::path(get, path = "/health", tag = "service",
+    responses(
+        (status = 200, description = "Up, the broker reachable", body = Health),
+        (status = 503, description = "The broker is unreachable", body = ErrorBody),
+    )
+)]
+async fn health(State(st): State<AppState>) -> Result<axum::Json<Health>, ApiError> {
+    if st.bus.connection().is_open() {
+        Ok(axum::Json(Health {
+            status: "ok".to_owned(),
+        }))
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "broker unavailable",
+            "the message broker cannot be reached",
+        ))
+    }
+}
+
+/// This description.
+#[utoipa::path(get, path = "/openapi.json", tag = "service",
+    responses((status = 200, description = "The OpenAPI 3 description of the API", body = Object))
+)]
+async fn openapi_json() -> Response {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(|| openapi().to_json().unwrap_or_default());
     (
-        status,
-        axum::Json(json!({"status": if up {"ok"} else {"broker unavailable"}})),
+        [(header::CONTENT_TYPE, "application/json")],
+        doc.as_str().to_owned(),
     )
         .into_response()
 }
@@ -414,14 +506,42 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 
 // ----- clients --------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+/// A client to register.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewClient {
+    /// 1 to 64 of `A-Z a-z 0-9 . _ -`; also the prefix of its queue names.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     client_id: String,
+    /// 1 to 200 characters, no control characters.
     client_name: String,
+    /// Dot-separated words; `*` matches one word, `#` zero or more.
     subscription: String,
 }
 
+/// A client just registered, with its secret (shown this once).
+#[derive(Debug, Serialize, ToSchema)]
+struct CreatedClient {
+    #[serde(flatten)]
+    record: ClientRecord,
+    /// The client's secret, for `GET /token`; only its hash is kept.
+    secret: String,
+}
+
+/// Registers a client.
+#[utoipa::path(post, path = "/client", tag = "clients", security(("admin" = [])),
+    request_body = NewClient,
+    responses(
+        (status = 201, description = "Registered; the secret is shown only here", body = CreatedClient),
+        (status = 400, description = "Bad JSON or fields", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 403, description = "Not the admin token", body = ErrorBody),
+        (status = 409, description = "The id exists", body = ErrorBody),
+        (status = 413, description = "The body is over 1 MiB", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable", body = ErrorBody),
+    )
+)]
 async fn create_client(
     _: Admin,
     State(st): State<AppState>,
@@ -438,13 +558,24 @@ async fn create_client(
     .map_err(|e| ApiError::internal("creating the client", e))??;
     tracing::info!(client = ?rec.client_id, "client created");
     st.reconcile().await?;
-    let mut body = serde_json::to_value(&rec).unwrap_or_default();
-    if let Value::Object(m) = &mut body {
-        m.insert("secret".into(), Value::String(secret));
-    }
-    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedClient {
+            record: rec,
+            secret,
+        }),
+    )
+        .into_response())
 }
 
+/// Every registered client (never a secret).
+#[utoipa::path(get, path = "/client", tag = "clients", security(("admin" = [])),
+    responses(
+        (status = 200, description = "The clients", body = [ClientRecord]),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 403, description = "Not the admin token", body = ErrorBody),
+    )
+)]
 async fn list_clients(
     _: Admin,
     State(st): State<AppState>,
@@ -452,6 +583,16 @@ async fn list_clients(
     Ok(axum::Json(st.store.list()?))
 }
 
+/// One client (never its secret).
+#[utoipa::path(get, path = "/client/{id}", tag = "clients", security(("admin" = [])),
+    params(("id" = String, Path, description = "The client id")),
+    responses(
+        (status = 200, description = "The client", body = ClientRecord),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 403, description = "Not the admin token", body = ErrorBody),
+        (status = 404, description = "No such client", body = ErrorBody),
+    )
+)]
 async fn get_client(
     _: Admin,
     State(st): State<AppState>,
@@ -460,13 +601,31 @@ async fn get_client(
     Ok(axum::Json(st.store.get(&id)?))
 }
 
-#[derive(Debug, Deserialize)]
+/// What to change in a client; absent fields stay.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ClientChange {
+    /// A new name.
     client_name: Option<String>,
+    /// A new subscription pattern (rebound live).
     subscription: Option<String>,
 }
 
+/// Changes a client's name or subscription.
+#[utoipa::path(put, path = "/client/{id}", tag = "clients", security(("admin" = [])),
+    params(("id" = String, Path, description = "The client id")),
+    request_body = ClientChange,
+    responses(
+        (status = 200, description = "The changed client", body = ClientRecord),
+        (status = 400, description = "Bad JSON or fields", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 403, description = "Not the admin token", body = ErrorBody),
+        (status = 404, description = "No such client", body = ErrorBody),
+        (status = 413, description = "The body is over 1 MiB", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable", body = ErrorBody),
+    )
+)]
 async fn update_client(
     _: Admin,
     State(st): State<AppState>,
@@ -486,6 +645,17 @@ async fn update_client(
     Ok(axum::Json(rec))
 }
 
+/// Deletes a client, its queues and (in effect) its tokens.
+#[utoipa::path(delete, path = "/client/{id}", tag = "clients", security(("admin" = [])),
+    params(("id" = String, Path, description = "The client id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 403, description = "Not the admin token", body = ErrorBody),
+        (status = 404, description = "No such client", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable", body = ErrorBody),
+    )
+)]
 async fn delete_client(
     _: Admin,
     State(st): State<AppState>,
@@ -499,16 +669,38 @@ async fn delete_client(
 
 // ----- tokens ---------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+/// The client's credentials.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TokenQuery {
+    /// The client id.
     client_id: String,
+    /// The client's secret.
     secret: String,
 }
 
+/// A bearer token.
+#[derive(Debug, Serialize, ToSchema)]
+struct TokenResponse {
+    /// Send it as `Authorization: Bearer <token>`.
+    token: String,
+    /// When it stops working (RFC 3339, UTC).
+    expiry: String,
+}
+
+/// A token for a client's credentials.
+#[utoipa::path(get, path = "/token", tag = "messages", params(TokenQuery),
+    responses(
+        (status = 200, description = "A token", body = TokenResponse),
+        (status = 400, description = "A parameter is missing", body = ErrorBody),
+        (status = 401, description = "Unknown client or wrong secret (not told apart)", body = ErrorBody),
+        (status = 429, description = "Over 30 token requests a minute for this client id", body = ErrorBody),
+    )
+)]
 async fn token(
     State(st): State<AppState>,
     QueryParams(q): QueryParams<TokenQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<TokenResponse>, ApiError> {
     let allowed = st
         .limiter
         .lock()
@@ -553,20 +745,36 @@ async fn token(
     let expiry = chrono::DateTime::from_timestamp(exp, 0)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_default();
-    Ok(axum::Json(json!({"token": token, "expiry": expiry})))
+    Ok(axum::Json(TokenResponse { token, expiry }))
 }
 
 // ----- messages -------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+/// A message to publish.
+#[derive(Debug, Deserialize, ToSchema)]
 struct SendBody {
+    /// The routing topic: dot-separated words of `A-Z a-z 0-9 _ -`; taken from
+    /// `message.header.destination` when absent.
     topic: Option<String>,
+    /// Any JSON.
     message: Value,
 }
 
-#[derive(Debug, Deserialize)]
+/// A message for every client.
+#[derive(Debug, Deserialize, ToSchema)]
 struct NotifyBody {
+    /// Any JSON.
     message: Value,
+}
+
+/// The broker has the message.
+#[derive(Debug, Serialize, ToSchema)]
+struct Accepted {
+    /// `accepted`.
+    status: String,
+    /// The topic it was published with (`/send` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topic: Option<String>,
 }
 
 async fn publish(st: &AppState, queue: &str, topic: &str, body: &Value) -> Result<(), ApiError> {
@@ -597,6 +805,18 @@ async fn publish(st: &AppState, queue: &str, topic: &str, body: &Value) -> Resul
     }
 }
 
+/// Publishes a message by topic to the subscribed inboxes.
+#[utoipa::path(post, path = "/send", tag = "messages", security(("bearer" = [])),
+    request_body = SendBody,
+    responses(
+        (status = 202, description = "Confirmed by the broker into the outbox", body = Accepted),
+        (status = 400, description = "Bad JSON, or no or a bad topic", body = ErrorBody),
+        (status = 401, description = "Missing, bad or expired token", body = ErrorBody),
+        (status = 413, description = "The body is over 1 MiB", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable", body = ErrorBody),
+    )
+)]
 async fn send(
     Caller(me): Caller,
     State(st): State<AppState>,
@@ -617,11 +837,26 @@ async fn send(
     publish(&st, &bus::outbox(&me.client_id), &topic, &b.message).await?;
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(json!({"status": "accepted", "topic": topic})),
+        axum::Json(Accepted {
+            status: "accepted".to_owned(),
+            topic: Some(topic),
+        }),
     )
         .into_response())
 }
 
+/// Broadcasts a message to every inbox.
+#[utoipa::path(post, path = "/notify", tag = "messages", security(("bearer" = [])),
+    request_body = NotifyBody,
+    responses(
+        (status = 202, description = "Confirmed by the broker", body = Accepted),
+        (status = 400, description = "Bad JSON", body = ErrorBody),
+        (status = 401, description = "Missing, bad or expired token", body = ErrorBody),
+        (status = 413, description = "The body is over 1 MiB", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable", body = ErrorBody),
+    )
+)]
 async fn notify(
     Caller(me): Caller,
     State(st): State<AppState>,
@@ -630,16 +865,33 @@ async fn notify(
     publish(&st, &bus::broadcast(&me.client_id), "", &b.message).await?;
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(json!({"status": "accepted"})),
+        axum::Json(Accepted {
+            status: "accepted".to_owned(),
+            topic: None,
+        }),
     )
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// How many messages to take.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ReceiveQuery {
+    /// 1 to 100, default 10.
+    #[param(minimum = 1, maximum = 100)]
     max_messages: Option<usize>,
 }
 
+/// Takes messages from the caller's inbox.
+#[utoipa::path(get, path = "/receive", tag = "messages", security(("bearer" = [])),
+    params(ReceiveQuery),
+    responses(
+        (status = 200, description = "At most max_messages messages, oldest first (each the JSON sent, or a string)", body = [Object]),
+        (status = 400, description = "Bad max_messages", body = ErrorBody),
+        (status = 401, description = "Missing, bad or expired token", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable", body = ErrorBody),
+    )
+)]
 async fn receive(
     Caller(me): Caller,
     State(st): State<AppState>,
@@ -674,12 +926,29 @@ async fn receive(
     Ok(axum::Json(out))
 }
 
-#[derive(Debug, Deserialize)]
+/// Stream settings.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StreamQuery {
+    /// Unacknowledged messages at most (1 to 1000, default 16).
+    #[param(minimum = 1, maximum = 1000)]
     prefetch: Option<u16>,
+    /// The client token, for callers that cannot set the Authorization header (browsers).
     token: Option<String>,
 }
 
+/// The caller's inbox over a websocket: `{id, redelivered, message}` frames, acknowledged with
+/// `{"ack": id}`; see docs/BACKBONE.md.
+#[utoipa::path(get, path = "/stream", tag = "messages", security(("bearer" = []), ()),
+    params(StreamQuery),
+    responses(
+        (status = 101, description = "Switched to the websocket protocol"),
+        (status = 400, description = "Bad prefetch, or not a websocket handshake", body = ErrorBody),
+        (status = 401, description = "Missing, bad or expired token", body = ErrorBody),
+        (status = 426, description = "Not a websocket upgrade request", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable", body = ErrorBody),
+    )
+)]
 async fn stream(
     State(st): State<AppState>,
     headers: HeaderMap,
