@@ -164,6 +164,9 @@ async fn api_answers_503_while_the_broker_is_away_and_loses_no_accepted_message(
     tokio::time::sleep(Duration::from_secs(1)).await;
     let health = http.get(format!("{base}/health")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = health.json().await.unwrap();
+    assert_eq!(body["error"], "broker unavailable", "{body}");
+    assert!(body["detail"].is_string(), "{body}");
     broker(&["start"]);
     let (accepted, saw_503, after) = sender.await.unwrap();
     assert!(
