@@ -720,7 +720,23 @@ async fn stream_delivers_in_order_within_the_prefetch_and_requeues_what_was_not_
     let got = api.receive_all(&token, 1).await;
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["header"]["n"], 42);
-    api.stop().await;
+
+    // The service shutting down closes open streams with 1001.
+    use futures_util::StreamExt as _;
+    let mut ws = ws_connect(&api, "", Some(&token)).await;
+    let stopping = tokio::spawn(api.stop());
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(tungstenite::Message::Close(c))) => break c,
+            Some(Ok(_)) => continue,
+            other => panic!("no close frame: {other:?}"),
+        }
+    };
+    assert_eq!(close.map(|c| u16::from(c.code)), Some(1001));
+    stopping.await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -977,6 +993,15 @@ async fn api_check_findings_stay_fixed() {
     let items = &doc["paths"]["/receive"]["get"]["responses"]["200"]["content"]["application/json"]
         ["schema"]["items"];
     assert!(items.is_object() && items.get("type").is_none(), "{items}");
+
+    // Found by hand: a path id that is not UTF-8 was a plain-text 400.
+    let r = http
+        .get(format!("{base}/client/%FF"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r, StatusCode::BAD_REQUEST).await, "bad request");
 
     // Admin calls are checked against the argon2 hash once, then by digest: a wrong token is
     // still refused after the right one was seen.

@@ -171,6 +171,20 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Que
     }
 }
 
+/// A path parameter whose rejections are [`ApiError`]s (400, e.g. for invalid UTF-8).
+#[derive(Debug)]
+pub struct PathParam<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for PathParam<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(Self(v)),
+            Err(rej) => Err(ApiError::bad_request(rej.body_text())),
+        }
+    }
+}
+
 fn query_detail(rej: &QueryRejection) -> String {
     rej.body_text()
 }
@@ -615,13 +629,14 @@ async fn list_clients(
         (status = 200, description = "The client", body = ClientRecord),
         (status = 401, description = "No admin token", body = ErrorBody),
         (status = 403, description = "Not the admin token", body = ErrorBody),
+        (status = 400, description = "The id is not valid UTF-8", body = ErrorBody),
         (status = 404, description = "No such client", body = ErrorBody),
     )
 )]
 async fn get_client(
     _: Admin,
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<axum::Json<ClientRecord>, ApiError> {
     Ok(axum::Json(st.store.get(&id)?))
 }
@@ -659,7 +674,7 @@ struct ClientChange {
 async fn update_client(
     _: Admin,
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     JsonBody(c): JsonBody<ClientChange>,
 ) -> Result<axum::Json<ClientRecord>, ApiError> {
     if let Some(n) = &c.client_name {
@@ -682,6 +697,7 @@ async fn update_client(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No admin token", body = ErrorBody),
         (status = 403, description = "Not the admin token", body = ErrorBody),
+        (status = 400, description = "The id is not valid UTF-8", body = ErrorBody),
         (status = 404, description = "No such client", body = ErrorBody),
         (status = 503, description = "The broker is unreachable", body = ErrorBody),
     )
@@ -689,7 +705,7 @@ async fn update_client(
 async fn delete_client(
     _: Admin,
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<StatusCode, ApiError> {
     st.store.delete(&id)?;
     tracing::info!(client = ?id, "client deleted");
