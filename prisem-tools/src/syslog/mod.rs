@@ -25,6 +25,7 @@ use bytes::BytesMut;
 use chrono::Utc;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, UdpSocket, UnixDatagram, UnixListener};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::daemon::Shutdown;
@@ -140,6 +141,13 @@ impl Sink {
     }
 }
 
+/// Bytes of datagrams read and not yet parsed, at most.
+const UDP_BACKLOG: usize = 16 << 20;
+
+/// A datagram read, waiting to be parsed: its bytes, whether it was cut, the sender, and its
+/// share of the backlog.
+type Datagram = (Vec<u8>, bool, SocketAddr, OwnedSemaphorePermit);
+
 fn datagram(buf: &[u8], max: usize) -> (Vec<u8>, bool) {
     let mut data = buf.get(..buf.len().min(max)).unwrap_or(buf);
     while let Some((last, rest)) = data.split_last() {
@@ -201,17 +209,37 @@ async fn listen(
         if let Some(ino) = udp::inode(&sock) {
             udp_inodes.push(ino);
         }
-        let sink = sink.clone();
+        // Reading and parsing are two tasks, so the socket is drained while lines are parsed;
+        // between them at most UDP_BACKLOG bytes wait (past that, datagrams are dropped and
+        // counted).
+        let budget = Arc::new(Semaphore::new(UDP_BACKLOG));
+        let (tx, mut rx) = mpsc::unbounded_channel::<Datagram>();
+        let stats = sink.stats.clone();
         tasks.spawn(async move {
             let mut buf = vec![0u8; 65_536];
             loop {
                 match sock.recv_from(&mut buf).await {
                     Ok((n, from)) => {
                         let (data, cut) = datagram(buf.get(..n).unwrap_or(&[]), max);
-                        sink.try_send(sink.make(data, cut, from.to_string(), Transport::Udp));
+                        let cost = u32::try_from(data.len().max(1)).unwrap_or(u32::MAX);
+                        match budget.clone().try_acquire_many_owned(cost) {
+                            Ok(permit) => {
+                                let _ = tx.send((data, cut, from, permit));
+                            }
+                            Err(_) => {
+                                stats.received.fetch_add(1, Ordering::Relaxed);
+                                stats.dropped.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                     }
                     Err(e) => tracing::warn!("UDP receive: {e}"),
                 }
+            }
+        });
+        let sink = sink.clone();
+        tasks.spawn(async move {
+            while let Some((data, cut, from, _permit)) = rx.recv().await {
+                sink.try_send(sink.make(data, cut, from.to_string(), Transport::Udp));
             }
         });
     }
@@ -376,10 +404,11 @@ pub async fn run_with(
             }
             _ = sync_tick.tick() => sync(),
             r = &mut publisher => {
+                // Read while the sockets are open (/proc lists open sockets only).
+                kernel_drops();
                 listeners.abort_all();
                 let fin = r.map_err(|e| format!("publisher failed: {e}"))??;
                 keep(&cfg, &queue, fin.unconfirmed, &log)?;
-                kernel_drops();
                 log(&stats.line());
                 return match fin.error {
                     Some(e) => Err(e),
@@ -390,6 +419,7 @@ pub async fn run_with(
     }
     // Stop taking lines; the publisher ends once it has the broker's confirms for what is
     // queued. Give it the drain time, then keep the rest.
+    kernel_drops();
     listeners.abort_all();
     while listeners.join_next().await.is_some() {}
     queue.close();
@@ -402,7 +432,6 @@ pub async fn run_with(
     }
     .map_err(|e| format!("publisher failed: {e}"))??;
     keep(&cfg, &queue, fin.unconfirmed, &log)?;
-    kernel_drops();
     log(&stats.line());
     Ok(stats)
 }
