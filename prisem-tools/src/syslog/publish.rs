@@ -38,8 +38,9 @@ pub struct Stats {
     pub spooled: AtomicU64,
     /// Bytes of the spool's segment files.
     pub spool_bytes: AtomicU64,
-    /// Datagrams dropped because memory and spool were full, spool records that could not be
-    /// read back, and without a spool, messages not confirmed when the bridge stopped.
+    /// Datagrams dropped because memory and spool were full (or too many were waiting to be
+    /// parsed), spool records that could not be read back, and without a spool, messages not
+    /// confirmed when the bridge stopped.
     pub dropped: AtomicU64,
     /// Datagrams the kernel dropped before the bridge read them (UDP receive buffers full, as
     /// Linux reports in /proc/net/udp; not part of `received`).
