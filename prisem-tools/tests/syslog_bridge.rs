@@ -290,7 +290,7 @@ async fn logger_over_udp_tcp_octet_counting_and_unix_socket() {
         .find(|l| l.contains("received="))
         .unwrap_or_else(|| panic!("no stats line in {stderr}"));
     assert!(
-        stats.contains("received=5 published=5 confirmed=5 unrouted=0 pending=0"),
+        stats.contains("received=5 replayed=0 published=5 unrouted=0 sent=5 buffered=0 buffered_bytes=0 spooled=0 spool_bytes=0 dropped=0"),
         "{stats}"
     );
     assert!(stats.contains("unparsed=1"), "{stats}");

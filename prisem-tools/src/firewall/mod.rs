@@ -10,7 +10,9 @@ use amqp_client::options::{
 use amqp_client::{BasicProperties, Channel, Connection, Delivery};
 use futures_util::StreamExt;
 
-use crate::blockd::{nft_absent, nft_argv, nft_setup, parse_action, Action, Template, Verb};
+use crate::blockd::{
+    nft_absent, nft_argv, nft_setup, parse_action, run_argv, Action, Template, Verb,
+};
 use crate::daemon::Shutdown;
 use crate::sshwatch::{trusted_origin, WatchConfig, Watcher};
 
@@ -191,20 +193,6 @@ impl Applier {
                 Verb::Unblock => unblock.argv(a),
             },
         }
-    }
-}
-
-async fn run_argv(argv: &[String]) -> Result<(), String> {
-    let (prog, args) = argv.split_first().ok_or("empty command")?;
-    let out = tokio::process::Command::new(prog)
-        .args(args)
-        .output()
-        .await
-        .map_err(|e| format!("cannot run {prog}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
     }
 }
 
