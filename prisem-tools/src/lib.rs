@@ -42,6 +42,7 @@ pub mod identity;
 pub mod intel;
 pub mod json;
 pub mod logmon;
+pub mod metrics;
 pub mod reload;
 pub mod rpc;
 pub mod services;

@@ -285,6 +285,9 @@ async fn relay(ch: &Channel, d: Delivery, source: Source) -> amqp_client::Result
         Ok(confirm) => confirm.await,
         Err(e) => Err(e),
     };
+    if let Ok(c) = &verdict {
+        crate::metrics::confirmation(c);
+    }
     match verdict {
         Ok(c) if c.is_ack() => d.ack(),
         Ok(_) => d.nack(true),

@@ -59,6 +59,8 @@ pub struct BridgeConfig {
     /// Where unconfirmed messages are kept across restarts (`None`: they are lost, and
     /// counted, when the bridge stops before the broker confirmed them).
     pub spool: Option<PathBuf>,
+    /// The counters to update (`None`: fresh ones); given so they can be read while running.
+    pub stats: Option<Arc<Stats>>,
 }
 
 impl Default for BridgeConfig {
@@ -76,6 +78,7 @@ impl Default for BridgeConfig {
             stats_interval: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
             spool: None,
+            stats: None,
         }
     }
 }
@@ -282,7 +285,7 @@ pub async fn run(
     shutdown: Shutdown,
     log: impl Fn(&str),
 ) -> Result<Arc<Stats>, String> {
-    let stats = Arc::new(Stats::default());
+    let stats = cfg.stats.clone().unwrap_or_default();
     let (tx, rx) = mpsc::channel(cfg.buffer.max(1));
     let sink = Sink {
         tx,
