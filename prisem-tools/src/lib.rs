@@ -32,6 +32,7 @@ pub mod command;
 pub mod config;
 pub mod cumdist;
 pub mod daemon;
+pub mod dashboard;
 pub mod dimslog;
 pub mod dump;
 pub mod exit;
