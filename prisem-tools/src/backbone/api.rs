@@ -369,6 +369,7 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
 }
 
@@ -841,7 +842,7 @@ async fn publish(st: &AppState, queue: &str, topic: &str, body: &Value) -> Resul
         .publish(amqp_client::Publish::to_queue(queue), &props, &bytes)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
-    match confirm.await {
+    match confirm.await.inspect(crate::metrics::confirmation) {
         Ok(c) if c.is_ack() => Ok(()),
         Ok(_) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

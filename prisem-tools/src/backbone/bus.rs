@@ -320,7 +320,11 @@ async fn relay(
         }
     };
     Ok(async move {
-        match confirm.await {
+        let verdict = confirm.await;
+        if let Ok(c) = &verdict {
+            crate::metrics::confirmation(c);
+        }
+        match verdict {
             Ok(c) if c.is_ack() => d.ack(),
             Ok(_) => d.nack(true),
             // The connection went away: the source is redelivered once it is back.

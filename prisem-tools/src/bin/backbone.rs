@@ -26,6 +26,9 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     db: Option<PathBuf>,
 
+    #[command(flatten)]
+    metrics: prisem_tools::metrics::MetricsOpts,
+
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -119,6 +122,7 @@ fn client_cmd(store: &Store, cmd: ClientCmd, listen: std::net::SocketAddr) -> Re
 }
 
 async fn serve(cli: Cli, store: Store) -> Result<(), String> {
+    cli.metrics.start("backbone").await?;
     let cfg = cli.common.config("backbone");
     let conn = connect(&cfg, "backbone", &cli.common).await?;
     let hours: f64 = match env_nonempty("SOAR_TOKEN_LIFETIME") {

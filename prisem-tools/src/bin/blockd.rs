@@ -33,6 +33,8 @@ struct Args {
     /// The durable queue blockd consumes.
     #[arg(long, default_value = "blockd")]
     queue: String,
+    #[command(flatten)]
+    metrics: prisem_tools::metrics::MetricsOpts,
 }
 
 #[tokio::main]
@@ -57,6 +59,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = args.metrics.start("blockd").await {
+        eprintln!("blockd: {e}");
+        return ExitCode::FAILURE;
+    }
     let conn = match connect(&args.common.config("blockd"), "blockd", &args.common).await {
         Ok(c) => c,
         Err(e) => {

@@ -46,6 +46,8 @@ struct Args {
     /// The firewall exchange.
     #[arg(long, default_value = "firewall")]
     firewall_exchange: String,
+    #[command(flatten)]
+    metrics: prisem_tools::metrics::MetricsOpts,
 }
 
 #[tokio::main]
@@ -59,6 +61,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = args.metrics.start("sshwatch").await {
+        eprintln!("sshwatch: {e}");
+        return ExitCode::FAILURE;
+    }
     let conn = match connect(&args.common.config("sshwatch"), "sshwatch", &args.common).await {
         Ok(c) => c,
         Err(e) => {

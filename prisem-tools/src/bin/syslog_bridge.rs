@@ -70,6 +70,8 @@ struct Args {
     /// Log exchange for the stats line.
     #[arg(long, default_value = "logs")]
     log_exchange: String,
+    #[command(flatten)]
+    metrics: prisem_tools::metrics::MetricsOpts,
 }
 
 /// A size in bytes, with an optional K, M or G suffix (powers of 1024).
@@ -128,6 +130,12 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let stats = std::sync::Arc::new(prisem_tools::syslog::Stats::default());
+    prisem_tools::metrics::register_syslog(stats.clone());
+    if let Err(e) = args.metrics.start("syslog-bridge").await {
+        eprintln!("syslog-bridge: {e}");
+        return ExitCode::FAILURE;
+    }
     let cfg_file = args.common.config("syslog-bridge");
     let conn = match connect(&cfg_file, "syslog-bridge", &args.common).await {
         Ok(c) => c,
@@ -158,6 +166,7 @@ async fn main() -> ExitCode {
         stats_interval: Duration::from_secs(args.stats_interval.max(1)),
         drain_timeout: Duration::from_secs(args.drain_timeout),
         spool: args.spool,
+        stats: Some(stats),
         ..Default::default()
     };
     let log = {

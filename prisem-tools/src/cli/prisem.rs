@@ -107,6 +107,10 @@ pub struct ServerOpts {
     /// must use the same type.
     #[arg(long, value_enum, value_name = "TYPE")]
     pub queue_type: Option<ServiceQueueType>,
+
+    /// Metrics endpoint.
+    #[command(flatten)]
+    pub metrics: crate::metrics::MetricsOpts,
 }
 
 /// The queue types a PRISEM service can run on (a stream would hand every request to every
@@ -138,9 +142,11 @@ pub async fn connect(
                 .with_delays(Duration::from_millis(500), Duration::from_secs(10)),
         );
     }
-    Connection::connect_with(conn_cfg)
+    let conn = Connection::connect_with(conn_cfg)
         .await
-        .map_err(|e| format!("cannot connect to the broker: {e}"))
+        .map_err(|e| format!("cannot connect to the broker: {e}"))?;
+    crate::metrics::watch_connection(&conn);
+    Ok(conn)
 }
 
 /// The process exit status for a service's retcode: 0 stays 0, anything else is never 0.
@@ -248,6 +254,10 @@ where
             return ExitCode::from(1);
         }
     };
+    if let Err(e) = opts.metrics.start(&program).await {
+        eprintln!("{program}: {e}");
+        return ExitCode::from(1);
+    }
     let conn = match connect(&cfg, &program, common).await {
         Ok(c) => c,
         Err(e) => {

@@ -88,6 +88,9 @@ async fn publish_confirmed(
             Ok(c) => c.await,
             Err(e) => Err(e),
         };
+        if let Ok(c) = &r {
+            crate::metrics::confirmation(c);
+        }
         match r {
             Ok(c) if c.is_nack() => tracing::warn!("broker refused a {key} message; resending"),
             Ok(_) => return Ok(()),
@@ -141,6 +144,7 @@ pub async fn run_sshwatch(
                     for ip in expired {
                         let body = serde_json::json!({"action": "unblock", "ip": ip.to_string()});
                         publish_confirmed(conn, &ch, &cfg.firewall_exchange, "unblock", body.to_string().as_bytes()).await?;
+                        crate::metrics::ban_issued("unblock");
                         log(&format!("unblock {ip}"));
                     }
                 }
@@ -158,6 +162,7 @@ pub async fn run_sshwatch(
                     let message = body.get("message").and_then(|m| m.as_str()).unwrap_or("");
                     if let Some(b) = watcher.observe(message, chrono::Utc::now()) {
                         publish_confirmed(conn, &ch, &cfg.firewall_exchange, "block", b.to_json().to_string().as_bytes()).await?;
+                        crate::metrics::ban_issued("block");
                         log(&format!("block {} ({}, {} failures)", b.ip, b.reason, b.count));
                     }
                 }
@@ -249,6 +254,7 @@ pub async fn run_blockd(
         let action = match parse_action(&d.body) {
             Ok(a) => a,
             Err(e) => {
+                crate::metrics::firewall_rejected();
                 log(&format!("rejected a firewall message: {e}"));
                 let _ = d.reject(false);
                 continue;
@@ -257,6 +263,7 @@ pub async fn run_blockd(
         let argv = applier.argv(&action);
         if matches!(applier, Applier::DryRun) {
             println!("{}", crate::blockd::dry_run_line(&action, &argv));
+            crate::metrics::ban_applied(action.verb.name());
             let _ = d.ack();
             continue;
         }
@@ -266,6 +273,7 @@ pub async fn run_blockd(
                 Ok(()) => break,
                 Err(e) if action.verb == Verb::Unblock && nft_absent(&e) => break,
                 Err(e) => {
+                    crate::metrics::ban_failed();
                     log(&format!(
                         "{} failed ({e}); retrying in {delay:?}",
                         argv.join(" ")
@@ -278,6 +286,7 @@ pub async fn run_blockd(
                 }
             }
         }
+        crate::metrics::ban_applied(action.verb.name());
         log(&format!("{} {}", action.verb.name(), action.ip));
         let _ = d.ack();
     }

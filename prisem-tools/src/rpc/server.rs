@@ -237,6 +237,7 @@ impl<S: Service> Worker<S> {
     /// Answers one request, then acks it.
     async fn serve(&self, channel: &Channel, delivery: Delivery) -> Result<(), amqp_client::Error> {
         let started = Instant::now();
+        let request = crate::metrics::rpc_request(&self.config.queue_base);
         let props = delivery.properties();
         let correlation = props.correlation_id.as_deref().unwrap_or("-").to_owned();
         let (reply, sender) = self.answer(&delivery.body).await;
@@ -287,6 +288,7 @@ impl<S: Service> Worker<S> {
             Err(e) => return Err(e),
         }
         self.counters.handled.fetch_add(1, Ordering::Relaxed);
+        request.finish(retcode == 0);
         if retcode != 0 {
             self.counters.errors.fetch_add(1, Ordering::Relaxed);
         }

@@ -70,6 +70,8 @@ pub struct BridgeConfig {
     /// The receive buffer asked for each UDP socket (`SO_RCVBUF`, forced past the system's
     /// maximum when the bridge may); `None` keeps the system's default.
     pub udp_rcvbuf: Option<usize>,
+    /// The counters to update (`None`: fresh ones); given so they can be read while running.
+    pub stats: Option<Arc<Stats>>,
 }
 
 impl Default for BridgeConfig {
@@ -89,6 +91,7 @@ impl Default for BridgeConfig {
             spool: None,
             spool_limit: 1 << 30,
             udp_rcvbuf: Some(8 << 20),
+            stats: None,
         }
     }
 }
@@ -332,7 +335,8 @@ pub async fn run(
     shutdown: Shutdown,
     log: impl Fn(&str),
 ) -> Result<Arc<Stats>, String> {
-    run_with(cfg, conn, shutdown, log, Arc::new(Stats::default())).await
+    let stats = cfg.stats.clone().unwrap_or_default();
+    run_with(cfg, conn, shutdown, log, stats).await
 }
 
 /// [`run`] with counters the caller holds (and may read while the bridge runs).

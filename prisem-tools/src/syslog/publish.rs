@@ -196,6 +196,7 @@ pub async fn run_publisher(
                     None => std::future::pending().await,
                 }
             }, if sent_front => {
+                if let Ok(c) = &verdict { crate::metrics::confirmation(c) }
                 match verdict {
                     Ok(Confirmation::Ack) | Ok(Confirmation::NotRequested) => {
                         if let Some(s) = inflight.pop_front() {
