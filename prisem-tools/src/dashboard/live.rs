@@ -396,7 +396,10 @@ impl Poller {
                         );
                     }
                     for name in ["buffered", "buffered_bytes", "spooled", "spool_bytes"] {
-                        o.insert(name.into(), json!(sum(&s, &format!("prisem_syslog_{name}"))));
+                        o.insert(
+                            name.into(),
+                            json!(sum(&s, &format!("prisem_syslog_{name}"))),
+                        );
                     }
                     Value::Object(o)
                 }
