@@ -306,6 +306,7 @@ pub async fn run(
     }
     let mut listeners = JoinSet::new();
     listen(&cfg, sink, &mut listeners).await?;
+    crate::daemon::notify_ready();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut publisher = tokio::spawn(publish::run_publisher(
         conn,
