@@ -1,6 +1,7 @@
 //! Progress bars: `amqp publish -l` from a file and `amqp consume --count N` draw one on a
 //! terminal (run under `script`, which gives them a pseudo-terminal), and none when standard
-//! error is a pipe or with `--quiet`.
+//! error is a pipe or with `--quiet`; a PRISEM client shows a spinner while its call is
+//! answered.
 
 mod common;
 
@@ -11,6 +12,13 @@ use common::{amqp_url, unique_name, AMQP};
 /// Runs the fixed command line `cmd` under a pseudo-terminal; the values it uses come in as
 /// environment variables, so nothing reaches the shell but this constant text.
 fn on_a_terminal(cmd: &str, env: &[(&str, &str)]) -> String {
+    let (ok, text) = on_a_terminal_status(cmd, env);
+    assert!(ok, "{cmd} failed:\n{text}");
+    text
+}
+
+/// Like [`on_a_terminal`], also giving whether the command succeeded.
+fn on_a_terminal_status(cmd: &str, env: &[(&str, &str)]) -> (bool, String) {
     let out = Command::new("script")
         .args(["-q", "-e", "-c", cmd, "/dev/null"])
         .envs(env.iter().copied())
@@ -18,8 +26,7 @@ fn on_a_terminal(cmd: &str, env: &[(&str, &str)]) -> String {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{cmd}: {:?}\n{text}", out.status);
-    text
+    (out.status.success(), text)
 }
 
 #[test]
@@ -98,4 +105,46 @@ fn progress_on_a_terminal_only() {
         .output()
         .unwrap();
     assert!(delete.status.success(), "{delete:?}");
+}
+
+#[test]
+fn client_spinner_on_a_terminal_only() {
+    let url = amqp_url();
+    let base = unique_name("nobody-serves");
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("report.txt");
+    std::fs::write(&input, "198.51.100.7 203.0.113.9\n".repeat(20_000)).unwrap();
+    let input = input.to_str().unwrap();
+    let client = env!("CARGO_BIN_EXE_anon_client");
+    let env = [
+        ("C", client),
+        ("URL", url.as_str()),
+        ("B", base.as_str()),
+        ("IN", input),
+    ];
+    // No server on that queue: the call fails ("no server is serving") once the request is
+    // returned, the spinner having drawn its first frame on the terminal before.
+    let (ok, shown) =
+        on_a_terminal_status(r#""$C" --url "$URL" -q "$B" --timeout 1 -r "$IN""#, &env);
+    assert!(!ok, "a call nobody answers succeeded: {shown:?}");
+    assert!(
+        shown.contains("waiting for the reply"),
+        "no spinner: {shown:?}"
+    );
+    let (_, quiet) = on_a_terminal_status(
+        r#""$C" --url "$URL" -q "$B" --timeout 1 --quiet -r "$IN""#,
+        &env,
+    );
+    assert!(
+        !quiet.contains("waiting for the reply"),
+        "spinner despite --quiet: {quiet:?}"
+    );
+    let piped = Command::new(client)
+        .args(["--url", &url, "-q", &base, "--timeout", "1", "-r", input])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!piped.status.success());
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(!stderr.contains("waiting"), "spinner on a pipe: {stderr:?}");
 }

@@ -54,3 +54,12 @@ pub(crate) fn stdin_size() -> Option<u64> {
     let meta = std::fs::File::from(fd).metadata().ok()?;
     meta.is_file().then_some(meta.len())
 }
+
+/// A spinner with the time spent while `queue` is sent a request and answers it.
+pub(crate) fn waiting(quiet: bool, queue: &str) -> ProgressBar {
+    let bar = new(quiet, None);
+    bar.set_style(style("{spinner} {msg} ({elapsed})"));
+    bar.set_message(format!("calling {queue}, waiting for the reply"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    bar
+}
