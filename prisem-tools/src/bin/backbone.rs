@@ -14,7 +14,7 @@ use prisem_tools::daemon::Shutdown;
 /// The Communications Backbone: an HTTP API and a topic/broadcast bus over RabbitMQ.
 #[derive(Debug, Parser)]
 #[command(name = "backbone", version)]
-struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     common: CommonOpts,
 
@@ -152,6 +152,7 @@ async fn serve(cli: Cli, store: Store) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", cli.listen))?;
     tracing::info!("listening on {}", cli.listen);
     let shutdown = Shutdown::on_signals().map_err(|e| e.to_string())?;
+    prisem_tools::daemon::notify_ready();
     bb.serve(listener, shutdown)
         .await
         .map_err(|e| e.to_string())

@@ -15,7 +15,7 @@ use prisem_tools::identity::Identity;
 /// Applies block messages with nftables (or operator commands), one fixed argv per action.
 #[derive(Debug, Parser)]
 #[command(name = "blockd", version)]
-struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     common: CommonOpts,
     /// Print the argv of each action as a JSON line instead of running it.

@@ -16,7 +16,7 @@ use prisem_tools::metrics::MetricsOpts;
 /// form running anon and crosscor.
 #[derive(Debug, Parser)]
 #[command(name = "prisem-dashboard", version)]
-struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     common: CommonOpts,
     /// Where to serve the page. Any address other than loopback requires a token.

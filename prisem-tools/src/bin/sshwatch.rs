@@ -16,7 +16,7 @@ use prisem_tools::sshwatch::WatchConfig;
 /// Turns repeated sshd failures into "block this address" messages.
 #[derive(Debug, Parser)]
 #[command(name = "sshwatch", version)]
-struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     common: CommonOpts,
     /// Failures within the window that trigger a block.

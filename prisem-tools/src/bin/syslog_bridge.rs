@@ -19,7 +19,7 @@ use prisem_tools::syslog::{run, BridgeConfig};
 /// Syslog → AMQP bridge: every event to the `syslog` topic exchange, routing key = program.
 #[derive(Debug, Parser)]
 #[command(name = "syslog-bridge", version)]
-struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     common: CommonOpts,
     /// Listen for syslog datagrams on ADDR:PORT (repeatable).

@@ -50,6 +50,11 @@ pub struct CommonOpts {
     /// restores its queues and consumers, and carries on).
     #[arg(long)]
     pub no_recovery: bool,
+
+    /// (added) Clients: no spinner while a call is sent and answered (it is drawn on standard
+    /// error only when that is a terminal).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -211,18 +216,23 @@ pub async fn run_client(
             eprintln!("{program}: {e}");
             ExitCode::from(crate::rpc::client::EXIT_CONNECTION)
         }
-        Ok(client) => match client.call(&queue, appdata, common.timeout()).await {
-            Ok(reply) => {
-                logger.info(&format!("{queue} answered with retcode {}", reply.retcode));
-                print_reply(&reply, output);
-                ExitCode::from(exit_status(reply.retcode))
+        Ok(client) => {
+            let spinner = super::progress::waiting(common.quiet, &queue);
+            let reply = client.call(&queue, appdata, common.timeout()).await;
+            spinner.finish_and_clear();
+            match reply {
+                Ok(reply) => {
+                    logger.info(&format!("{queue} answered with retcode {}", reply.retcode));
+                    print_reply(&reply, output);
+                    ExitCode::from(exit_status(reply.retcode))
+                }
+                Err(e) => {
+                    logger.error(&format!("call to {queue} failed: {e}"));
+                    eprintln!("{program}: {e}");
+                    ExitCode::from(e.exit_status())
+                }
             }
-            Err(e) => {
-                logger.error(&format!("call to {queue} failed: {e}"));
-                eprintln!("{program}: {e}");
-                ExitCode::from(e.exit_status())
-            }
-        },
+        }
     };
     logger.close().await;
     let _ = conn.close().await;

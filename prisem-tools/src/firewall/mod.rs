@@ -133,6 +133,7 @@ pub async fn run_sshwatch(
         .basic_consume(&q.name, ConsumeOptions::default())
         .await
         .map_err(|e| format!("cannot consume: {e}"))?;
+    crate::daemon::notify_ready();
     let mut watcher = Watcher::new(cfg.watch.clone());
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
@@ -241,6 +242,7 @@ pub async fn run_blockd(
         .basic_consume(queue, ConsumeOptions::default())
         .await
         .map_err(|e| format!("cannot consume: {e}"))?;
+    crate::daemon::notify_ready();
     loop {
         let d = tokio::select! {
             _ = shutdown.requested() => return Ok(()),

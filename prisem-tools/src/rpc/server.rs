@@ -160,6 +160,7 @@ impl<S: Service> Server<S> {
             "serving {queue} with {} worker(s)",
             self.config.workers.max(1)
         ));
+        crate::daemon::notify_ready();
         let mut first_error = None;
         while let Some(done) = workers.join_next().await {
             let failed = match done {

@@ -378,6 +378,7 @@ pub async fn run_with(
                 .store(udp::drops(&udp_inodes), Ordering::Relaxed);
         }
     };
+    crate::daemon::notify_ready();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut publisher = tokio::spawn(publish::run_publisher(
         conn,
