@@ -330,5 +330,11 @@ mod tests {
                 seed.target
             );
         }
+        for target in crate::TARGETS {
+            assert!(
+                seeds().iter().any(|s| s.target == target),
+                "no seed for {target}"
+            );
+        }
     }
 }
