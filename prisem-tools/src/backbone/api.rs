@@ -853,6 +853,23 @@ async fn publish(st: &AppState, queue: &str, topic: &str, body: &Value) -> Resul
     }
 }
 
+/// The topic of a `/send` body: its `topic`, or else `message.header.destination`.
+fn send_topic(b: &SendBody) -> Result<String, ApiError> {
+    let topic = match &b.topic {
+        Some(t) => t.clone(),
+        None => b
+            .message
+            .pointer("/header/destination")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                ApiError::bad_request("a topic is required (topic, or message.header.destination)")
+            })?,
+    };
+    check_words("topic", &topic, false)?;
+    Ok(topic)
+}
+
 /// Publishes a message by topic to the subscribed inboxes.
 #[utoipa::path(post, path = "/send", tag = "messages", security(("bearer" = [])),
     request_body = SendBody,
@@ -870,18 +887,7 @@ async fn send(
     State(st): State<AppState>,
     JsonBody(b): JsonBody<SendBody>,
 ) -> Result<Response, ApiError> {
-    let topic = match b.topic {
-        Some(t) => t,
-        None => b
-            .message
-            .pointer("/header/destination")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                ApiError::bad_request("a topic is required (topic, or message.header.destination)")
-            })?,
-    };
-    check_words("topic", &topic, false)?;
+    let topic = send_topic(&b)?;
     publish(&st, &bus::outbox(&me.client_id), &topic, &b.message).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -930,6 +936,18 @@ struct ReceiveQuery {
     max_messages: Option<usize>,
 }
 
+/// How many messages a `/receive` may return: `max_messages` (default 10), 1 to
+/// [`MAX_RECEIVE`].
+fn receive_max(q: &ReceiveQuery) -> Result<usize, ApiError> {
+    let max = q.max_messages.unwrap_or(10);
+    if max == 0 || max > MAX_RECEIVE {
+        return Err(ApiError::bad_request(format!(
+            "max_messages must be between 1 and {MAX_RECEIVE}"
+        )));
+    }
+    Ok(max)
+}
+
 /// Takes messages from the caller's inbox.
 #[utoipa::path(get, path = "/receive", tag = "messages", security(("bearer" = [])),
     params(ReceiveQuery),
@@ -945,12 +963,7 @@ async fn receive(
     State(st): State<AppState>,
     QueryParams(q): QueryParams<ReceiveQuery>,
 ) -> Result<axum::Json<Vec<Value>>, ApiError> {
-    let max = q.max_messages.unwrap_or(10);
-    if max == 0 || max > MAX_RECEIVE {
-        return Err(ApiError::bad_request(format!(
-            "max_messages must be between 1 and {MAX_RECEIVE}"
-        )));
-    }
+    let max = receive_max(&q)?;
     let ch = st.channel().await?;
     let queue = bus::inbox(&me.client_id);
     let mut out = Vec::new();
@@ -1040,6 +1053,81 @@ async fn stream(
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| ws_stream::run(socket, session, closing)))
+}
+
+// ----- decoding without a server --------------------------------------------------------------
+
+/// An untrusted part of a request, for [`decode_request`].
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestPart {
+    /// The JSON body of `POST /client`.
+    NewClient,
+    /// The JSON body of `PUT /client/{id}`.
+    ClientChange,
+    /// The JSON body of `POST /send`.
+    Send,
+    /// The JSON body of `POST /notify`.
+    Notify,
+    /// The query string of `GET /token`.
+    TokenQuery,
+    /// The query string of `GET /receive`.
+    ReceiveQuery,
+    /// The value of an `Authorization` header.
+    Authorization,
+}
+
+/// Decodes and checks one request part exactly as the handlers do, up to the point where they
+/// would need the client register or the broker: the fuzz targets' entry point. `Ok` carries
+/// what the handler goes on with (the topic of a send, the count of a receive, the client id of
+/// a token request, the bearer token).
+#[doc(hidden)]
+pub fn decode_request(part: RequestPart, input: &[u8]) -> Result<Option<String>, ApiError> {
+    fn body<T: serde::de::DeserializeOwned>(input: &[u8]) -> Result<T, ApiError> {
+        axum::Json::<T>::from_bytes(input)
+            .map(|axum::Json(v)| v)
+            .map_err(json_rejection)
+    }
+    fn query<T: serde::de::DeserializeOwned>(input: &[u8]) -> Result<T, ApiError> {
+        let uri: axum::http::Uri = [b"/x?".as_slice(), input]
+            .concat()
+            .try_into()
+            .map_err(|_| ApiError::bad_request("not a URI"))?;
+        Query::<T>::try_from_uri(&uri)
+            .map(|Query(v)| v)
+            .map_err(|rej| ApiError::bad_request(query_detail(&rej)))
+    }
+    match part {
+        RequestPart::NewClient => {
+            let c: NewClient = body(input)?;
+            check_id(&c.client_id)?;
+            check_name(&c.client_name)?;
+            check_words("subscription", &c.subscription, true)?;
+            Ok(Some(c.client_id))
+        }
+        RequestPart::ClientChange => {
+            let c: ClientChange = body(input)?;
+            if let Some(n) = &c.client_name {
+                check_name(n)?;
+            }
+            if let Some(s) = &c.subscription {
+                check_words("subscription", s, true)?;
+            }
+            Ok(None)
+        }
+        RequestPart::Send => send_topic(&body(input)?).map(Some),
+        RequestPart::Notify => body::<NotifyBody>(input).map(|_| None),
+        RequestPart::TokenQuery => query::<TokenQuery>(input).map(|q| Some(q.client_id)),
+        RequestPart::ReceiveQuery => receive_max(&query(input)?).map(|n| Some(n.to_string())),
+        RequestPart::Authorization => {
+            let value = header::HeaderValue::from_bytes(input)
+                .map_err(|_| ApiError::bad_request("not a header value"))?;
+            let mut request = axum::http::Request::new(());
+            request.headers_mut().insert(header::AUTHORIZATION, value);
+            let (parts, ()) = request.into_parts();
+            bearer(&parts).map(|t| Some(t.to_owned()))
+        }
+    }
 }
 
 #[cfg(test)]
