@@ -103,7 +103,7 @@ fn check_classify_stable(item: &Item) {
 }
 
 /// Flows written as `rwcut --delimited='|'` would write them.
-fn rwcut(flows: &[&Flow]) -> String {
+pub(crate) fn rwcut(flows: &[&Flow]) -> String {
     let mut out = String::from("sIP|dIP|sPort|dPort|protocol|packets|bytes|flags|sTime|duration\n");
     for f in flows {
         out.push_str(&format!(

@@ -9,7 +9,6 @@ use prisem_tools::dimslog::{FullLine, Level, LogLine, Timestamp};
 use prisem_tools::flows::Flow;
 use prisem_tools::rpc::{AppData, Envelope, Reply};
 use prisem_tools::syslog::parse::{to_outgoing, Received, RoutingRule, Transport};
-use prisem_tools::syslog::spool;
 
 use crate::seeds::Seed;
 
@@ -112,10 +111,9 @@ fn segment(lines: &[&str]) -> Vec<u8> {
         })
         .collect();
     let dir = std::env::temp_dir().join(format!("prisem-fuzz-seeds-{}", std::process::id()));
-    let written = spool::save(&dir, &msgs)
+    let written = super::syslog::spool_save(&dir, &msgs)
         .ok()
-        .flatten()
-        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|()| std::fs::read(dir.join("spool-00000000000000000001.seg")).ok())
         .unwrap_or_default();
     let _ = std::fs::remove_dir_all(&dir);
     written
@@ -287,23 +285,7 @@ fn flow_seeds(out: &mut Vec<Seed>) {
             dur_ms: 0,
         },
     ];
-    let mut rwcut =
-        String::from("sIP|dIP|sPort|dPort|protocol|packets|bytes|flags|sTime|duration\n");
-    for f in &flows {
-        rwcut.push_str(&format!(
-            "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}\n",
-            f.sip,
-            f.dip,
-            f.sport,
-            f.dport,
-            f.proto,
-            f.packets,
-            f.bytes,
-            f.flags,
-            f.stime_text(),
-            f.dur_text()
-        ));
-    }
+    let rwcut = super::feeds::rwcut(&flows.iter().collect::<Vec<_>>());
     out.push(seed("flow_records", "rwcut", rwcut));
     let nfdump = "ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt\n\
                   2014-01-03 23:22:13.994,2014-01-03 23:22:15.244,1.250,192.0.2.7,198.51.100.1,51000,22,TCP,.AP.SF,0,0,12,3400\n\

@@ -1,6 +1,6 @@
 //! The syslog bridge's input: stream framing, line parsing and the spool format.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use bytes::BytesMut;
@@ -9,7 +9,7 @@ use prisem_tools::syslog::framing::{Deframer, Frame};
 use prisem_tools::syslog::parse::{
     sanitize_program, to_outgoing, Outgoing, Received, RoutingRule, Transport,
 };
-use prisem_tools::syslog::spool;
+use prisem_tools::syslog::spool::Spool;
 use serde_json::Value;
 
 use crate::chunk_lengths;
@@ -244,21 +244,40 @@ fn clear(dir: &PathBuf) {
     }
 }
 
-/// Saves `msgs` and loads them back: they must be identical.
+/// Appends `msgs` to a fresh spool in `dir` (ids from 1) and seals it.
+pub(crate) fn spool_save(dir: &Path, msgs: &[Outgoing]) -> std::io::Result<()> {
+    let mut spool = Spool::open(dir, 1 << 30)?;
+    for (id, m) in (1u64..).zip(msgs) {
+        assert!(
+            spool.append(id, m)?,
+            "the spool refused a record under its limit"
+        );
+    }
+    spool.seal()
+}
+
+/// Opens the spool in `dir` and reads every record back, oldest first.
+fn spool_load(dir: &Path) -> std::io::Result<Vec<Outgoing>> {
+    let mut spool = Spool::open(dir, 1 << 30)?;
+    let mut out = Vec::new();
+    while let Some(r) = spool.read_next()? {
+        out.push(r.msg);
+    }
+    Ok(out)
+}
+
+/// Spools `msgs` and reads them back: they must be identical.
 fn spool_round_trip(msgs: &[Outgoing]) {
     let dir = spool_dir();
     clear(dir);
-    let saved = match spool::save(dir, msgs) {
-        Ok(s) => s,
-        Err(e) => panic!("spool save failed: {e}"),
-    };
-    assert_eq!(saved.is_some(), !msgs.is_empty());
-    let loaded = match spool::load(dir) {
+    if let Err(e) = spool_save(dir, msgs) {
+        panic!("spool save failed: {e}");
+    }
+    let back = match spool_load(dir) {
         Ok(l) => l,
-        Err(e) => panic!("a segment we wrote does not load: {e}"),
+        Err(e) => panic!("a spool we wrote does not read back: {e}"),
     };
     clear(dir);
-    let back: Vec<Outgoing> = loaded.into_iter().flat_map(|(_, m)| m).collect();
     assert_eq!(back, msgs, "spooled messages read back otherwise");
 }
 
@@ -277,15 +296,15 @@ pub fn check_syslog_spool(data: &[u8]) {
         let dir = spool_dir();
         clear(dir);
         if std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::write(dir.join("spool-0-0.seg"), rest))
+            .and_then(|()| std::fs::write(dir.join("spool-00000000000000000001.seg"), rest))
             .is_err()
         {
             return;
         }
-        let loaded = spool::load(dir);
+        // Whatever reads back from a foreign file must spool and read back identical.
+        let loaded = spool_load(dir);
         clear(dir);
-        if let Ok(segments) = loaded {
-            let msgs: Vec<Outgoing> = segments.into_iter().flat_map(|(_, m)| m).collect();
+        if let Ok(msgs) = loaded {
             spool_round_trip(&msgs);
         }
         return;
