@@ -1,33 +1,36 @@
-//! Generates `$OUT_DIR/amqp091.rs` from `../spec/amqp0-9-1.xml`, or from the file named by
-//! `$AMQP_SPEC`, with `amqp-codegen`.
+//! Generates `$OUT_DIR/amqp091.rs` with `amqp-codegen` from the definition it ships
+//! (`amqp_codegen::AMQP_0_9_1_XML`, a copy of the workspace's `spec/amqp0-9-1.xml`), or from
+//! the file named by `$AMQP_SPEC`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     println!("cargo::rerun-if-env-changed=AMQP_SPEC");
-    let path = match std::env::var_os("AMQP_SPEC") {
-        Some(path) => PathBuf::from(path),
-        None => {
-            let manifest = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default();
-            PathBuf::from(manifest).join("../spec/amqp0-9-1.xml")
-        }
-    };
-    println!("cargo::rerun-if-changed={}", path.display());
     let fail = |msg: String| {
         eprintln!("error: {msg}");
         ExitCode::FAILURE
     };
-    let xml = match std::fs::read_to_string(&path) {
-        Ok(xml) => xml,
-        Err(e) => {
-            return fail(format!(
-                "cannot read the AMQP protocol definition {}: {e} (set AMQP_SPEC to use another \
-                 file)",
-                path.display()
-            ))
+    let (path, xml) = match std::env::var_os("AMQP_SPEC") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            println!("cargo::rerun-if-changed={}", path.display());
+            match std::fs::read_to_string(&path) {
+                Ok(xml) => (path, xml),
+                Err(e) => {
+                    return fail(format!(
+                        "cannot read the AMQP protocol definition {} (from AMQP_SPEC): {e}",
+                        path.display()
+                    ))
+                }
+            }
         }
+        None => (
+            PathBuf::from("amqp-codegen's amqp0-9-1.xml"),
+            amqp_codegen::AMQP_0_9_1_XML.to_owned(),
+        ),
     };
+    println!("cargo::rerun-if-changed=build.rs");
     let spec = match amqp_codegen::parse(&xml) {
         Ok(spec) => spec,
         Err(e) => return fail(format!("{}: {e}", path.display())),

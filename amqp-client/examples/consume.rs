@@ -6,7 +6,6 @@
 
 use amqp_client::options::{ConsumeOptions, QosOptions, QueueDeclareOptions};
 use amqp_client::Connection;
-use futures_util::StreamExt;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -35,7 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let mut received = 0;
     while received < count {
-        let Some(delivery) = consumer.next().await else {
+        let Some(delivery) = consumer.recv().await else {
             break;
         };
         let delivery = delivery?;

@@ -10,10 +10,9 @@ use std::time::Instant;
 
 use amqp_client::options::{
     BindOptions, ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, ExchangeKind,
-    PublishOptions, QosOptions, QueueDeclareOptions, QueueDeleteOptions,
+    QosOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
-use amqp_client::{BasicProperties, Connection, FieldTable, ShortStr};
-use futures_util::StreamExt;
+use amqp_client::{BasicProperties, Connection, FieldTable, Publish};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -89,17 +88,15 @@ async fn run() -> Result<(), BoxError> {
     let mut confirms = Vec::with_capacity(count as usize);
     for i in 0..count {
         let props = BasicProperties::default()
-            .with_content_type(ShortStr::from_static("text/plain"))
-            .with_message_id(ShortStr::new(&format!("order-{i}"))?)
+            .with_content_type("text/plain")?
+            .with_message_id(format!("order-{i}"))?
             .with_delivery_mode(1);
         let body = format!("order {i}: 3 widgets");
         let region = if i % 2 == 0 { "eu" } else { "us" };
         confirms.push(
             channel
-                .basic_publish(
-                    &exchange,
-                    &format!("orders.{region}.created"),
-                    PublishOptions::default(),
+                .publish(
+                    Publish::exchange(&exchange).routing_key(&format!("orders.{region}.created")),
                     &props,
                     body.as_bytes(),
                 )
@@ -128,7 +125,7 @@ async fn run() -> Result<(), BoxError> {
     let (mut received, mut eu, mut bytes) = (0u32, 0u32, 0usize);
     let mut first = None;
     while received < count {
-        let delivery = match consumer.next().await {
+        let delivery = match consumer.recv().await {
             Some(d) => d?,
             None => return Err("consumer ended early".into()),
         };
@@ -141,7 +138,11 @@ async fn run() -> Result<(), BoxError> {
             first = Some(format!(
                 "{} {:?} {:?}",
                 delivery.routing_key,
-                delivery.properties.message_id.as_ref().map(|m| m.as_str()),
+                delivery
+                    .properties()
+                    .message_id
+                    .as_ref()
+                    .map(|m| m.as_str()),
                 String::from_utf8_lossy(&delivery.body)
             ));
         }
@@ -162,13 +163,10 @@ async fn run() -> Result<(), BoxError> {
 
     // A mandatory message nobody is bound for comes back as a basic.return.
     let returned = channel
-        .basic_publish(
-            &exchange,
-            "invoices.created",
-            PublishOptions {
-                mandatory: true,
-                ..Default::default()
-            },
+        .publish(
+            Publish::exchange(&exchange)
+                .routing_key("invoices.created")
+                .mandatory(true),
             &BasicProperties::default(),
             b"nobody listens",
         )

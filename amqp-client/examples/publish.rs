@@ -4,8 +4,8 @@
 //! cargo run -p amqp-client --example publish -- [AMQP_URL] [QUEUE] [COUNT]
 //! ```
 
-use amqp_client::options::{PublishOptions, QueueDeclareOptions};
-use amqp_client::{BasicProperties, Connection, ShortStr};
+use amqp_client::options::QueueDeclareOptions;
+use amqp_client::{BasicProperties, Connection, Publish};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,20 +31,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     channel.confirm_select().await?;
 
     let properties = BasicProperties::default()
-        .with_content_type(ShortStr::from_static("text/plain"))
+        .with_content_type("text/plain")?
         .with_delivery_mode(2);
     let mut confirms = Vec::new();
     for i in 0..count {
         let body = format!("message {i}");
         confirms.push(
             channel
-                .basic_publish(
-                    "",
-                    &queue,
-                    PublishOptions::default(),
-                    &properties,
-                    body.as_bytes(),
-                )
+                .publish(Publish::to_queue(&queue), &properties, body.as_bytes())
                 .await?,
         );
     }

@@ -17,9 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use amqp_client::options::{ConsumeOptions, PublishOptions, QueueDeclareOptions};
-use amqp_client::{BasicProperties, Connection, ConnectionConfig, Error, RecoveryPolicy};
-use futures_util::StreamExt;
+use amqp_client::options::{ConsumeOptions, QueueDeclareOptions};
+use amqp_client::{BasicProperties, Connection, ConnectionConfig, Error, Publish, RecoveryPolicy};
 
 fn broker(arg: &str) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/broker");
@@ -61,7 +60,7 @@ async fn main() -> Result<(), Error> {
         let seen = seen.clone();
         let last = last_delivery.clone();
         async move {
-            while let Some(Ok(d)) = consumer.next().await {
+            while let Some(Ok(d)) = consumer.recv().await {
                 *last.lock().unwrap() = Some(Instant::now());
                 let n: u64 = std::str::from_utf8(&d.body).unwrap().parse().unwrap();
                 *seen.lock().unwrap().entry(n).or_default() += 1;
@@ -79,13 +78,7 @@ async fn main() -> Result<(), Error> {
             for n in 0u64.. {
                 loop {
                     let r = match publisher
-                        .basic_publish(
-                            "",
-                            queue,
-                            PublishOptions::default(),
-                            &props,
-                            n.to_string().as_bytes(),
-                        )
+                        .publish(Publish::to_queue(queue), &props, n.to_string().as_bytes())
                         .await
                     {
                         Ok(c) => c.await,

@@ -6,9 +6,8 @@
 //! cargo run -p amqp-client --example rpc -- [AMQP_URL]
 //! ```
 
-use amqp_client::options::{ConsumeOptions, PublishOptions, QueueDeclareOptions};
-use amqp_client::{BasicProperties, Channel, Connection, ShortStr};
-use futures_util::StreamExt;
+use amqp_client::options::{ConsumeOptions, QueueDeclareOptions};
+use amqp_client::{BasicProperties, Channel, Connection, Publish, ShortStr};
 
 const REPLY_TO: &str = "amq.rabbitmq.reply-to";
 
@@ -23,22 +22,16 @@ async fn serve(channel: Channel, queue: String) -> Result<(), amqp_client::Error
             },
         )
         .await?;
-    while let Some(request) = requests.next().await {
+    while let Some(request) = requests.recv().await {
         let request = request?;
-        let Some(reply_to) = request.properties.reply_to.clone() else {
+        let Some(reply_to) = request.properties().reply_to.clone() else {
             continue;
         };
         let mut properties = BasicProperties::default();
-        properties.correlation_id = request.properties.correlation_id.clone();
+        properties.correlation_id = request.properties().correlation_id.clone();
         let answer = String::from_utf8_lossy(&request.body).to_uppercase();
-        channel
-            .basic_publish(
-                "",
-                &reply_to,
-                PublishOptions::default(),
-                &properties,
-                answer.as_bytes(),
-            )
+        let _confirm = channel
+            .publish(Publish::to_queue(&reply_to), &properties, answer.as_bytes())
             .await?;
     }
     Ok(())
@@ -79,24 +72,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let correlation_id = format!("request-{i}");
         let properties = BasicProperties::default()
             .with_reply_to(ShortStr::from_static(REPLY_TO))
-            .with_correlation_id(ShortStr::new(&correlation_id)?);
-        channel
-            .basic_publish(
-                "",
-                &queue,
-                PublishOptions::default(),
-                &properties,
-                text.as_bytes(),
-            )
+            .with_correlation_id(correlation_id)?;
+        let _confirm = channel
+            .publish(Publish::to_queue(&queue), &properties, text.as_bytes())
             .await?;
-        let Some(reply) = replies.next().await else {
+        let Some(reply) = replies.recv().await else {
             return Err("the reply stream ended".into());
         };
         let reply = reply?;
         println!(
             "{text:?} -> {:?} ({})",
             String::from_utf8_lossy(&reply.body),
-            reply.properties.correlation_id.as_deref().unwrap_or("-")
+            reply.properties().correlation_id.as_deref().unwrap_or("-")
         );
     }
     conn.close().await?;

@@ -6,9 +6,8 @@
 
 use std::time::Instant;
 
-use amqp_client::options::{ConsumeOptions, PublishOptions, QueueDeclareOptions};
-use amqp_client::{BasicProperties, Connection};
-use futures_util::StreamExt;
+use amqp_client::options::{ConsumeOptions, QueueDeclareOptions};
+use amqp_client::{BasicProperties, Connection, Publish};
 
 /// User + system CPU time of this process, in seconds (Linux).
 fn cpu_seconds() -> f64 {
@@ -60,8 +59,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let (t0, c0) = (Instant::now(), cpu_seconds());
     for _ in 0..count {
-        channel
-            .basic_publish("", &queue, PublishOptions::default(), &properties, &body)
+        let _confirm = channel
+            .publish(Publish::to_queue(&queue), &properties, &body)
             .await?;
     }
     if confirm {
@@ -81,7 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (t1, c1) = (Instant::now(), cpu_seconds());
     let mut n = 0;
     while n < count {
-        match consumer.next().await {
+        match consumer.recv().await {
             Some(d) => {
                 d?;
                 n += 1;

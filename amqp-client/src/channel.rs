@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
 use amqp_wire::{
-    basic, channel, confirm, domains, exchange, queue, tx, BasicProperties, Method, ReplyCode,
-    ShortStr, WireError,
+    basic, channel, confirm, domains, exchange, queue, tx, AmqpMethod, BasicProperties, Method,
+    ReplyCode, ShortStr, SyncMethod, WireError,
 };
 
 use crate::confirm::{ConfirmTracker, PublishConfirm};
@@ -23,6 +23,7 @@ use crate::options::{
     GetOptions, NackOptions, PublishOptions, QosOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use crate::proto::Reply;
+use crate::publish::Publish;
 use tracing::Instrument;
 
 /// Channel state shared by the handles, the deliveries and the confirm futures.
@@ -131,6 +132,20 @@ impl ChannelCore {
         .within_timeout(name)
         .instrument(self.span.clone())
         .await
+    }
+
+    /// Sends the synchronous method `M` and waits for its typed reply. The protocol layer
+    /// only hands over a reply whose ids are among `M::REPLY_IDS`, so the conversion fails
+    /// only if a peer's frame was decoded as another method with the same ids, which cannot
+    /// happen.
+    pub(crate) async fn request<M: SyncMethod>(&self, method: M, then: Then) -> Result<M::Reply> {
+        let reply = match self.call(method.into(), then).await? {
+            Reply::Method(method) => method,
+            Reply::GetOk(get) => Method::from(get.0),
+        };
+        M::Reply::try_from(reply).map_err(|other| {
+            Error::protocol(M::NAME, format!("{} does not answer it", other.name()))
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -243,14 +258,6 @@ fn short(s: &str) -> Result<ShortStr> {
     ShortStr::new(s).map_err(Error::InvalidArgument)
 }
 
-fn unexpected(method: &'static str, reply: Reply) -> Error {
-    let name = match &reply {
-        Reply::Method(m) => m.name(),
-        Reply::GetOk(_) => "basic.get-ok",
-    };
-    Error::protocol(method, format!("unexpected reply {name}"))
-}
-
 impl Channel {
     pub(crate) async fn open(conn: Arc<ConnGuard>) -> Result<Self> {
         let shared = conn.shared.clone();
@@ -298,8 +305,10 @@ impl Channel {
         self.handle.core.clone()
     }
 
-    async fn call(&self, method: Method) -> Result<Reply> {
-        self.core().call(method, Then::Nothing).await
+    /// Sends the synchronous method `M` and returns its typed reply (`queue.declare` →
+    /// `queue.declare-ok`).
+    async fn call<M: SyncMethod>(&self, method: M) -> Result<M::Reply> {
+        self.core().request(method, Then::Nothing).await
     }
 
     /// Updates what recovery restores, once the broker accepted a command.
@@ -341,18 +350,18 @@ impl Channel {
             no_wait: false,
             arguments: options.arguments,
         };
-        self.call(Method::ExchangeDeclare(declare.clone())).await?;
+        self.call(declare.clone()).await?;
         self.record(|inner, _| inner.topology.exchange_declared(declare));
         Ok(())
     }
 
     /// Deletes an exchange (`exchange.delete`).
     pub async fn exchange_delete(&self, name: &str, options: ExchangeDeleteOptions) -> Result<()> {
-        self.call(Method::ExchangeDelete(exchange::Delete {
+        self.call(exchange::Delete {
             exchange: short(name)?,
             if_unused: options.if_unused,
             no_wait: false,
-        }))
+        })
         .await?;
         self.record(|inner, _| inner.topology.exchange_deleted(name));
         Ok(())
@@ -374,7 +383,7 @@ impl Channel {
             no_wait: false,
             arguments: options.arguments,
         };
-        self.call(Method::from(bind.clone())).await?;
+        self.call(bind.clone()).await?;
         self.record(|inner, _| inner.topology.exchange_bound(bind));
         Ok(())
     }
@@ -394,7 +403,7 @@ impl Channel {
             no_wait: false,
             arguments: options.arguments,
         };
-        self.call(Method::from(unbind.clone())).await?;
+        self.call(unbind.clone()).await?;
         self.record(|inner, _| {
             inner.topology.exchange_unbound(
                 &unbind.destination,
@@ -430,19 +439,14 @@ impl Channel {
             no_wait: false,
             arguments,
         };
-        let reply = self.call(Method::QueueDeclare(declare.clone())).await?;
-        if let Reply::Method(Method::QueueDeclareOk(ok)) = &reply {
-            let actual = ok.queue.clone();
-            self.record(|inner, _| inner.topology.queue_declared(declare, actual));
-        }
-        match reply {
-            Reply::Method(Method::QueueDeclareOk(ok)) => Ok(QueueInfo {
-                name: ok.queue.as_str().to_owned(),
-                message_count: ok.message_count,
-                consumer_count: ok.consumer_count,
-            }),
-            other => Err(unexpected("queue.declare", other)),
-        }
+        let ok = self.call(declare.clone()).await?;
+        let actual = ok.queue.clone();
+        self.record(|inner, _| inner.topology.queue_declared(declare, actual));
+        Ok(QueueInfo {
+            name: ok.queue.as_str().to_owned(),
+            message_count: ok.message_count,
+            consumer_count: ok.consumer_count,
+        })
     }
 
     /// Binds a queue to an exchange (`queue.bind`).
@@ -460,7 +464,7 @@ impl Channel {
             no_wait: false,
             arguments: options.arguments,
         };
-        self.call(Method::from(bind.clone())).await?;
+        self.call(bind.clone()).await?;
         self.record(|inner, _| inner.topology.queue_bound(bind));
         Ok(())
     }
@@ -479,7 +483,7 @@ impl Channel {
             routing_key: short(routing_key)?,
             arguments: options.arguments,
         };
-        self.call(Method::from(unbind.clone())).await?;
+        self.call(unbind.clone()).await?;
         self.record(|inner, _| {
             inner.topology.queue_unbound(
                 &unbind.queue,
@@ -493,35 +497,27 @@ impl Channel {
 
     /// Removes every ready message from a queue (`queue.purge`); returns how many.
     pub async fn queue_purge(&self, queue: &str) -> Result<u32> {
-        match self
-            .call(Method::QueuePurge(queue::Purge {
+        let ok = self
+            .call(queue::Purge {
                 queue: short(queue)?,
                 no_wait: false,
-            }))
-            .await?
-        {
-            Reply::Method(Method::QueuePurgeOk(ok)) => Ok(ok.message_count),
-            other => Err(unexpected("queue.purge", other)),
-        }
+            })
+            .await?;
+        Ok(ok.message_count)
     }
 
     /// Deletes a queue (`queue.delete`); returns how many messages it held.
     pub async fn queue_delete(&self, queue: &str, options: QueueDeleteOptions) -> Result<u32> {
-        match self
-            .call(Method::QueueDelete(queue::Delete {
+        let ok = self
+            .call(queue::Delete {
                 queue: short(queue)?,
                 if_unused: options.if_unused,
                 if_empty: options.if_empty,
                 no_wait: false,
-            }))
-            .await?
-        {
-            Reply::Method(Method::QueueDeleteOk(ok)) => {
-                self.record(|inner, _| inner.topology.queue_deleted(queue));
-                Ok(ok.message_count)
-            }
-            other => Err(unexpected("queue.delete", other)),
-        }
+            })
+            .await?;
+        self.record(|inner, _| inner.topology.queue_deleted(queue));
+        Ok(ok.message_count)
     }
 
     // ----- basic ----------------------------------------------------------------------------
@@ -533,7 +529,7 @@ impl Channel {
             prefetch_count,
             global: options.global,
         };
-        self.call(Method::BasicQos(qos.clone())).await?;
+        self.call(qos.clone()).await?;
         let core = self.core().clone();
         self.record(|inner, _| {
             if let Some(entry) = core.entry(inner) {
@@ -562,39 +558,80 @@ impl Channel {
             no_wait: false,
             arguments: options.arguments,
         };
-        let method = Method::BasicConsume(consume.clone());
         let then = Then::Consume {
             mailbox: mailbox.clone(),
-            consume,
+            consume: consume.clone(),
         };
-        match self.core().call(method, then).await? {
-            Reply::Method(Method::BasicConsumeOk(ok)) => Ok(Consumer::new(
-                self.clone(),
-                ok.consumer_tag,
-                mailbox,
-                no_ack,
-            )),
-            other => Err(unexpected("basic.consume", other)),
-        }
+        let ok = self.core().request(consume, then).await?;
+        Ok(Consumer::new(
+            self.clone(),
+            ok.consumer_tag,
+            mailbox,
+            no_ack,
+        ))
     }
 
     /// Cancels a consumer by tag (`basic.cancel`). Its stream yields what is already buffered,
     /// then ends.
     pub async fn basic_cancel(&self, consumer_tag: &str) -> Result<()> {
-        let method = Method::BasicCancel(basic::Cancel {
+        let cancel = basic::Cancel {
             consumer_tag: short(consumer_tag)?,
             no_wait: false,
-        });
-        self.core().call(method, Then::Cancel).await.map(drop)
+        };
+        self.core().request(cancel, Then::Cancel).await.map(drop)
     }
 
-    /// Publishes a message (`basic.publish`).
+    /// Publishes a message (`basic.publish`) to `target`, an exchange and routing key named
+    /// by a [`Publish`]:
+    ///
+    /// ```no_run
+    /// # async fn demo(channel: amqp_client::Channel) -> amqp_client::Result<()> {
+    /// use amqp_client::{BasicProperties, Publish};
+    ///
+    /// let props = BasicProperties::default().with_content_type("text/plain")?;
+    /// let confirm = channel.publish(Publish::to_queue("jobs"), &props, b"hello").await?;
+    /// let routed = Publish::exchange("logs").routing_key("app.error").mandatory(true);
+    /// channel.publish(routed, &props, b"disk full").await?;
+    /// assert!(confirm.await?.is_ack());
+    /// # Ok(()) }
+    /// ```
     ///
     /// Waits only while the connection's write buffer is full, the broker has blocked the
     /// connection (unless `wait_while_blocked` is off) or the channel's flow is paused; then
     /// encodes the message straight into the write buffer. The returned [`PublishConfirm`]
     /// resolves to the broker's verdict in confirm mode (see
     /// [`confirm_select`](Self::confirm_select)), at once otherwise.
+    pub async fn publish(
+        &self,
+        target: Publish<'_>,
+        properties: &BasicProperties,
+        body: &[u8],
+    ) -> Result<PublishConfirm> {
+        #[allow(deprecated)]
+        self.basic_publish(
+            target.exchange_name(),
+            target.routing_key_value(),
+            target.options_value(),
+            properties,
+            body,
+        )
+        .await
+    }
+
+    /// Publishes a message (`basic.publish`): the former form of [`publish`](Self::publish),
+    /// whose two adjacent names are easy to swap. `basic_publish(exchange, key, options, …)`
+    /// is `publish(Publish::exchange(exchange).routing_key(key).options(options), …)`.
+    ///
+    /// Waits only while the connection's write buffer is full, the broker has blocked the
+    /// connection (unless `wait_while_blocked` is off) or the channel's flow is paused; then
+    /// encodes the message straight into the write buffer. The returned [`PublishConfirm`]
+    /// resolves to the broker's verdict in confirm mode (see
+    /// [`confirm_select`](Self::confirm_select)), at once otherwise.
+    #[deprecated(
+        since = "0.1.0",
+        note = "use `Channel::publish(Publish::exchange(exchange).routing_key(key), ..)`: the \
+                names of a `Publish` cannot be swapped unnoticed"
+    )]
     pub async fn basic_publish(
         &self,
         exchange: &str,
@@ -639,12 +676,12 @@ impl Channel {
 
     /// Fetches one message (`basic.get`); `None` if the queue is empty.
     pub async fn basic_get(&self, queue: &str, options: GetOptions) -> Result<Option<GetMessage>> {
-        let reply = self
-            .call(Method::BasicGet(basic::Get {
-                queue: short(queue)?,
-                no_ack: options.no_ack,
-            }))
-            .await?;
+        let get = basic::Get {
+            queue: short(queue)?,
+            no_ack: options.no_ack,
+        };
+        // Not `call`: basic.get-ok comes with its message, which the typed reply leaves out.
+        let reply = self.core().call(get.into(), Then::Nothing).await?;
         match reply {
             Reply::GetOk(get) => {
                 let (ok, properties, body) = *get;
@@ -660,8 +697,17 @@ impl Channel {
                     message_count: ok.message_count,
                 }))
             }
-            Reply::Method(Method::BasicGetEmpty(_)) => Ok(None),
-            other => Err(unexpected("basic.get", other)),
+            Reply::Method(method) => match basic::GetReply::try_from(method) {
+                Ok(basic::GetReply::GetEmpty(_)) => Ok(None),
+                Ok(basic::GetReply::GetOk(_)) => Err(Error::protocol(
+                    basic::Get::NAME,
+                    "basic.get-ok without its message".to_owned(),
+                )),
+                Err(other) => Err(Error::protocol(
+                    basic::Get::NAME,
+                    format!("{} does not answer it", other.name()),
+                )),
+            },
         }
     }
 
@@ -693,9 +739,7 @@ impl Channel {
     /// Asks the broker to redeliver every unacknowledged message on this channel
     /// (`basic.recover`); with `requeue` they may go to other consumers.
     pub async fn basic_recover(&self, requeue: bool) -> Result<()> {
-        self.call(Method::BasicRecover(basic::Recover { requeue }))
-            .await
-            .map(drop)
+        self.call(basic::Recover { requeue }).await.map(drop)
     }
 
     /// A stream of the messages the broker returns on this channel (`basic.return`), from now
@@ -724,8 +768,7 @@ impl Channel {
     /// message published from now on, and [`basic_publish`](Self::basic_publish)'s futures
     /// resolve to its verdict.
     pub async fn confirm_select(&self) -> Result<()> {
-        self.call(Method::ConfirmSelect(confirm::Select { nowait: false }))
-            .await?;
+        self.call(confirm::Select { nowait: false }).await?;
         let core = self.core().clone();
         self.record(|inner, _| {
             if let Some(entry) = core.entry(inner) {
@@ -736,17 +779,33 @@ impl Channel {
     }
 
     /// Waits until the broker has settled every message published so far on this channel.
-    /// `Ok(true)` if all were acked, `Ok(false)` if any was nacked since the previous call.
+    /// `Ok(true)` if all were acked, `Ok(false)` if any was nacked.
+    ///
+    /// "All" means the messages published before this call and not covered by an earlier
+    /// call that had already returned when this one began. Concurrent callers each get their
+    /// own answer: two tasks waiting at once both learn of a nack among the messages they
+    /// cover.
     pub async fn wait_for_confirms(&self) -> Result<bool> {
+        /// Ends the wait in the tracker, also when the future is dropped early.
+        struct Wait<'a> {
+            core: &'a ChannelCore,
+            epoch: u64,
+            from: u64,
+        }
+        impl Drop for Wait<'_> {
+            fn drop(&mut self) {
+                lock(&self.core.confirms).end_wait(self.epoch, self.from);
+            }
+        }
         let core = self.core();
-        let (epoch, target) = {
-            let confirms = lock(&core.confirms);
-            (confirms.epoch(), confirms.last_tag())
-        };
+        let (epoch, from, target) = lock(&core.confirms).begin_wait();
+        let wait = Wait { core, epoch, from };
         if target == 0 {
             return Ok(true);
         }
-        poll_fn(|cx| lock(&core.confirms).poll_all(epoch, target, cx)).await
+        let answer = poll_fn(|cx| lock(&core.confirms).poll_all(epoch, from, target, cx)).await;
+        drop(wait);
+        answer
     }
 
     /// How many published messages the broker has not settled yet (confirm mode).
@@ -756,7 +815,7 @@ impl Channel {
 
     /// Makes the channel transactional (`tx.select`).
     pub async fn tx_select(&self) -> Result<()> {
-        self.call(Method::TxSelect(tx::Select {})).await?;
+        self.call(tx::Select {}).await?;
         let core = self.core().clone();
         self.record(|inner, _| {
             if let Some(entry) = core.entry(inner) {
@@ -768,26 +827,19 @@ impl Channel {
 
     /// Commits the current transaction (`tx.commit`).
     pub async fn tx_commit(&self) -> Result<()> {
-        self.call(Method::TxCommit(tx::Commit {})).await.map(drop)
+        self.call(tx::Commit {}).await.map(drop)
     }
 
     /// Rolls the current transaction back (`tx.rollback`).
     pub async fn tx_rollback(&self) -> Result<()> {
-        self.call(Method::TxRollback(tx::Rollback {}))
-            .await
-            .map(drop)
+        self.call(tx::Rollback {}).await.map(drop)
     }
 
     /// Asks the broker to pause (`false`) or resume (`true`) deliveries on this channel
     /// (`channel.flow`); returns the state the broker confirmed. RabbitMQ refuses `false`.
     pub async fn channel_flow(&self, active: bool) -> Result<bool> {
-        match self
-            .call(Method::ChannelFlow(channel::Flow { active }))
-            .await?
-        {
-            Reply::Method(Method::ChannelFlowOk(ok)) => Ok(ok.active),
-            other => Err(unexpected("channel.flow", other)),
-        }
+        let ok = self.call(channel::Flow { active }).await?;
+        Ok(ok.active)
     }
 
     /// Closes the channel gracefully and waits for the broker's `close-ok`.

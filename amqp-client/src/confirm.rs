@@ -48,8 +48,13 @@ pub(crate) struct ConfirmTracker {
     last_tag: u64,
     /// How many handed-out tags are not settled.
     pending: u64,
-    /// A nack was seen since the last `wait_for_confirms`.
-    nacked: bool,
+    /// Nacked tags of this epoch, as inclusive ranges in tag order, kept while a
+    /// `wait_for_confirms` in progress may still ask about them.
+    nacks: Vec<(u64, u64)>,
+    /// Every tag up to this one is covered by a `wait_for_confirms` that returned.
+    reported: u64,
+    /// Where each `wait_for_confirms` in progress starts (its answer covers the tags after).
+    waits: Vec<u64>,
     waiters: Vec<(u64, Waker)>,
     /// Returns waiting for the ack that settles their message.
     returns: VecDeque<ReturnedMessage>,
@@ -112,7 +117,10 @@ impl ConfirmTracker {
                 (true, Some(message)) => Confirmation::Returned(Box::new(message)),
                 (true, None) => Confirmation::Ack,
                 (false, _) => {
-                    self.nacked = true;
+                    match self.nacks.last_mut() {
+                        Some((_, hi)) if *hi + 1 == t => *hi = t,
+                        _ => self.nacks.push((t, t)),
+                    }
                     Confirmation::Nack
                 }
             };
@@ -179,6 +187,9 @@ impl ConfirmTracker {
         self.last_tag = 0;
         self.pending = 0;
         self.returns.clear();
+        self.nacks.clear();
+        self.waits.clear();
+        self.reported = 0;
         self.epoch += 1;
     }
 
@@ -265,11 +276,35 @@ impl ConfirmTracker {
         }
     }
 
-    /// Waits until everything published so far is settled; `Ok(true)` if none was nacked since
-    /// the previous call.
+    /// A `wait_for_confirms` starts: it will answer for the tags after `from` (what no earlier
+    /// call that returned covered) up to `target` (the last tag published). Returns
+    /// `(epoch, from, target)`; [`end_wait`](Self::end_wait) must follow.
+    pub(crate) fn begin_wait(&mut self) -> (u64, u64, u64) {
+        let from = self.reported.min(self.last_tag);
+        self.waits.push(from);
+        (self.epoch, from, self.last_tag)
+    }
+
+    /// A `wait_for_confirms` returned or was abandoned: nacks no other call can ask about are
+    /// forgotten.
+    pub(crate) fn end_wait(&mut self, epoch: u64, from: u64) {
+        if epoch != self.epoch {
+            return;
+        }
+        if let Some(i) = self.waits.iter().position(|&w| w == from) {
+            self.waits.swap_remove(i);
+        }
+        let floor = self.waits.iter().copied().fold(self.reported, u64::min);
+        self.nacks.retain(|&(_, hi)| hi > floor);
+    }
+
+    /// Waits until the tags up to `target` are settled; `Ok(true)` if none after `from` was
+    /// nacked. Each caller gets its own answer: concurrent callers do not take it from each
+    /// other.
     pub(crate) fn poll_all(
         &mut self,
         epoch: u64,
+        from: u64,
         target: u64,
         cx: &mut Context<'_>,
     ) -> Poll<Result<bool>> {
@@ -277,7 +312,9 @@ impl ConfirmTracker {
             return Poll::Ready(Err(self.lost_error()));
         }
         if self.settled_below > target {
-            return Poll::Ready(Ok(!std::mem::take(&mut self.nacked)));
+            self.reported = self.reported.max(target);
+            let nacked = self.nacks.iter().any(|&(lo, hi)| lo <= target && hi > from);
+            return Poll::Ready(Ok(!nacked));
         }
         if let Some(e) = &self.closed {
             return Poll::Ready(Err(e.clone()));
@@ -304,6 +341,7 @@ impl ConfirmTracker {
 /// and the future resolves to [`Error::ChannelClosed`].
 ///
 /// [`Error::ChannelClosed`]: crate::Error::ChannelClosed
+#[must_use = "a PublishConfirm does nothing unless awaited; drop it explicitly to ignore the verdict"]
 #[derive(Debug)]
 pub struct PublishConfirm {
     /// The channel, the tracker's epoch when the message was published, and its tag.
@@ -441,12 +479,68 @@ mod tests {
         let mut cx = Context::from_waker(&w);
         t.push(1, false);
         t.push(2, false);
-        assert!(t.poll_all(0, 2, &mut cx).is_pending());
+        let (epoch, from, target) = t.begin_wait();
+        assert_eq!((epoch, from, target), (0, 0, 2));
+        assert!(t.poll_all(epoch, from, target, &mut cx).is_pending());
         t.settle(1, false, false, &mut Vec::new());
-        assert!(t.poll_all(0, 2, &mut cx).is_pending());
+        assert!(t.poll_all(epoch, from, target, &mut cx).is_pending());
         t.settle(2, false, true, &mut Vec::new());
-        assert!(matches!(t.poll_all(0, 2, &mut cx), Poll::Ready(Ok(false))));
-        assert!(matches!(t.poll_all(0, 2, &mut cx), Poll::Ready(Ok(true))));
+        assert!(matches!(
+            t.poll_all(epoch, from, target, &mut cx),
+            Poll::Ready(Ok(false))
+        ));
+        t.end_wait(epoch, from);
+        // The next call covers only what was published since.
+        let (epoch, from, target) = t.begin_wait();
+        assert_eq!((from, target), (2, 2));
+        assert!(matches!(
+            t.poll_all(epoch, from, target, &mut cx),
+            Poll::Ready(Ok(true))
+        ));
+        t.end_wait(epoch, from);
+        assert!(t.nacks.is_empty());
+    }
+
+    #[test]
+    fn concurrent_waits_each_get_their_own_answer() {
+        let mut t = ConfirmTracker::default();
+        let w = cx_waker();
+        let mut cx = Context::from_waker(&w);
+        t.push(1, false);
+        let a = t.begin_wait();
+        t.push(2, false);
+        let b = t.begin_wait();
+        let c = t.begin_wait();
+        t.settle(1, false, false, &mut Vec::new());
+        t.settle(2, false, true, &mut Vec::new());
+        // All three started before any returned: each sees the nack of tag 1.
+        for (epoch, from, target) in [a, b, c] {
+            assert!(matches!(
+                t.poll_all(epoch, from, target, &mut cx),
+                Poll::Ready(Ok(false))
+            ));
+        }
+        t.end_wait(b.0, b.1);
+        // `a` and `c` still answer false after `b` finished.
+        assert!(matches!(
+            t.poll_all(a.0, a.1, a.2, &mut cx),
+            Poll::Ready(Ok(false))
+        ));
+        assert!(matches!(
+            t.poll_all(c.0, c.1, c.2, &mut cx),
+            Poll::Ready(Ok(false))
+        ));
+        t.end_wait(a.0, a.1);
+        t.end_wait(c.0, c.1);
+        assert!(t.nacks.is_empty());
+        t.push(3, false);
+        t.settle(3, false, true, &mut Vec::new());
+        let d = t.begin_wait();
+        assert_eq!((d.1, d.2), (2, 3));
+        assert!(matches!(
+            t.poll_all(d.0, d.1, d.2, &mut cx),
+            Poll::Ready(Ok(true))
+        ));
     }
 
     #[test]
@@ -498,7 +592,7 @@ mod tests {
         t.lose(&cause, &mut Vec::new());
         assert_eq!(t.unsettled(), 0);
         assert!(matches!(
-            t.poll_all(0, 2, &mut cx),
+            t.poll_all(0, 0, 2, &mut cx),
             Poll::Ready(Err(Error::ConnectionLost(_)))
         ));
         // Acked before the loss: still an ack.

@@ -68,6 +68,13 @@ impl Consumer {
         self.mailbox.mailbox().capacity()
     }
 
+    /// The next delivery, waiting for it; `None` once the consumer has ended (cancelled, or
+    /// its channel closed: the error comes first). The same as the stream's `next()`, without
+    /// importing a stream extension trait.
+    pub async fn recv(&mut self) -> Option<Result<Delivery>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
     /// Cancels the consumer (`basic.cancel`) and waits for the broker to confirm. The stream
     /// still yields what was buffered, then ends.
     pub async fn cancel(&self) -> Result<()> {
@@ -149,6 +156,14 @@ impl Returns {
         Self {
             mailbox: Receiver::new(mailbox),
         }
+    }
+}
+
+impl Returns {
+    /// The next returned message, waiting for it; `None` once the stream has ended. The same
+    /// as the stream's `next()`, without importing a stream extension trait.
+    pub async fn recv(&mut self) -> Option<ReturnedMessage> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 }
 

@@ -65,7 +65,7 @@ pub struct CloseReason {
 impl CloseReason {
     /// The name of the method that caused the close, e.g. `"queue.declare"`, when known.
     pub fn method_name(&self) -> Option<&'static str> {
-        crate::proto::method_name(self.class_id, self.method_id)
+        amqp_wire::Method::name_of(self.class_id, self.method_id)
     }
 
     /// Whether this is the normal, graceful close (reply code 200).
@@ -314,6 +314,13 @@ impl std::error::Error for Error {
 impl From<UriError> for Error {
     fn from(e: UriError) -> Self {
         Self::Uri(e)
+    }
+}
+
+/// A value the codec refused (a property string over 255 octets, …): [`Error::InvalidArgument`].
+impl From<WireError> for Error {
+    fn from(e: WireError) -> Self {
+        Self::InvalidArgument(e)
     }
 }
 

@@ -1,21 +1,19 @@
 //! An async AMQP 0-9-1 client for tokio, speaking RabbitMQ's dialect.
 //!
 //! ```no_run
-//! use amqp_client::{BasicProperties, Connection};
-//! use amqp_client::options::{ConsumeOptions, PublishOptions, QueueDeclareOptions};
-//! use futures_util::StreamExt;
+//! use amqp_client::options::{ConsumeOptions, QueueDeclareOptions};
+//! use amqp_client::{BasicProperties, Connection, Publish};
 //!
 //! # async fn demo() -> Result<(), amqp_client::Error> {
 //! let conn = Connection::connect("amqp://guest:guest@localhost:5672/%2f").await?;
 //! let channel = conn.open_channel().await?;
 //! channel.confirm_select().await?;
 //! let queue = channel.queue_declare("", QueueDeclareOptions { exclusive: true, ..Default::default() }).await?;
-//! let confirm = channel
-//!     .basic_publish("", &queue.name, PublishOptions::default(), &BasicProperties::default(), b"hello")
-//!     .await?;
+//! let props = BasicProperties::default().with_content_type("text/plain")?;
+//! let confirm = channel.publish(Publish::to_queue(&queue.name), &props, b"hello").await?;
 //! assert!(confirm.await?.is_ack());
 //! let mut consumer = channel.basic_consume(&queue.name, ConsumeOptions::default()).await?;
-//! if let Some(delivery) = consumer.next().await {
+//! if let Some(delivery) = consumer.recv().await {
 //!     let delivery = delivery?;
 //!     assert_eq!(&delivery.body[..], b"hello");
 //!     delivery.ack()?;
@@ -54,6 +52,7 @@ mod mailbox;
 mod message;
 pub mod options;
 mod proto;
+mod publish;
 mod recovery;
 mod router;
 pub mod tls;
@@ -69,7 +68,14 @@ pub use connection::{Connection, ConnectionEvent, ConnectionEvents, ConnectionSt
 pub use consumer::{Consumer, Returns};
 pub use error::{CloseReason, Error, Initiator, Result, Scope};
 pub use message::{Confirmation, Delivery, GetMessage, ReturnedMessage};
+pub use publish::Publish;
 /// The rustls crate this client is built with, for making a [`TlsClientConfig`].
 pub use rustls;
 pub use tls::{TlsClientConfig, TlsError, TlsErrorKind};
 pub use uri::{AmqpUri, TlsOptions, TlsVerify};
+
+/// The codec this client is built on (`amqp-wire`), for the types its API and errors expose:
+/// [`wire::WireError`] inside [`Error::InvalidArgument`] and friends,
+/// [`wire::ProtocolHeader`] in [`Error::ProtocolVersion`], [`wire::Decimal`] in field
+/// tables, the method structs (`wire::basic::Deliver`, …) and [`wire::Method`].
+pub use amqp_wire as wire;

@@ -2,9 +2,9 @@
 //! returned messages, and publisher confirms.
 
 use core::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use amqp_wire::{basic, BasicProperties, Method, ReplyCode, ShortStr};
+use amqp_wire::{basic, BasicProperties, Method, RawProperties, ReplyCode, ShortStr};
 use bytes::Bytes;
 
 use crate::channel::ChannelCore;
@@ -27,10 +27,12 @@ pub struct Delivery {
     pub routing_key: ShortStr,
     /// The consumer it was delivered to.
     pub consumer_tag: ShortStr,
-    /// The message properties.
-    pub properties: BasicProperties,
     /// The message body.
     pub body: Bytes,
+    /// The content header's property octets, as received (checked, not decoded).
+    raw_properties: RawProperties,
+    /// The properties, decoded on first access.
+    decoded: OnceLock<BasicProperties>,
     pub(crate) channel: Arc<ChannelCore>,
     /// The channel's epoch when this arrived; settling it later than a recovery is refused.
     pub(crate) epoch: u64,
@@ -39,7 +41,7 @@ pub struct Delivery {
 impl Delivery {
     pub(crate) fn new(
         deliver: basic::Deliver,
-        properties: BasicProperties,
+        properties: RawProperties,
         body: Bytes,
         channel: Arc<ChannelCore>,
     ) -> Self {
@@ -51,10 +53,23 @@ impl Delivery {
             exchange: deliver.exchange,
             routing_key: deliver.routing_key,
             consumer_tag: deliver.consumer_tag,
-            properties,
+            raw_properties: properties,
+            decoded: OnceLock::new(),
             body,
             channel,
         }
+    }
+
+    /// The message properties, decoded from the content header the first time they are
+    /// asked for (a consumer that never looks does not pay for them). The octets were
+    /// checked on arrival, so this cannot fail.
+    pub fn properties(&self) -> &BasicProperties {
+        self.decoded.get_or_init(|| self.raw_properties.decode())
+    }
+
+    /// The properties as they travelled: flag words, then the properties they announce.
+    pub fn raw_properties(&self) -> &RawProperties {
+        &self.raw_properties
     }
 
     /// Acknowledges this message (`basic.ack`).
@@ -138,7 +153,7 @@ impl fmt::Debug for Delivery {
             .field("exchange", &self.exchange)
             .field("routing_key", &self.routing_key)
             .field("consumer_tag", &self.consumer_tag)
-            .field("properties", &self.properties)
+            .field("properties", self.properties())
             .field("body_len", &self.body.len())
             .field("channel", &self.channel.id())
             .finish()
@@ -175,13 +190,13 @@ pub struct ReturnedMessage {
 }
 
 impl ReturnedMessage {
-    pub(crate) fn new(returned: basic::Return, properties: BasicProperties, body: Bytes) -> Self {
+    pub(crate) fn new(returned: basic::Return, properties: &RawProperties, body: Bytes) -> Self {
         Self {
             reply_code: returned.reply_code,
             reply_text: returned.reply_text,
             exchange: returned.exchange,
             routing_key: returned.routing_key,
-            properties,
+            properties: properties.decode(),
             body,
         }
     }

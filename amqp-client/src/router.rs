@@ -196,7 +196,7 @@ impl Inner {
                 body,
             } => {
                 let entry = self.proto.user_mut(channel)?;
-                let message = ReturnedMessage::new(returned, properties, body);
+                let message = ReturnedMessage::new(returned, &properties, body);
                 tracing::debug!(
                     channel,
                     code = ?message.reply_code,

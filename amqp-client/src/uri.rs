@@ -540,6 +540,193 @@ impl AmqpUri {
     pub fn password_or_default(&self) -> &str {
         self.password.as_deref().unwrap_or("guest")
     }
+
+    /// The whole URI as text, password and query parameters included, so that parsing it
+    /// gives back an equal `AmqpUri`. Use it to hand the URI on (to another process, a
+    /// configuration file); [`Display`](fmt::Display) is for logs and hides the password.
+    ///
+    /// Every component is percent-encoded, every port written out, and the parameters come
+    /// in a fixed order. Two things cannot be written: a [`TlsClientConfig`] given in code
+    /// ([`TlsOptions::client_config`], left out) and file names that are not UTF-8 (written
+    /// lossily).
+    ///
+    /// ```
+    /// use amqp_client::uri::AmqpUri;
+    ///
+    /// let uri = AmqpUri::parse("amqps://app:p%40ss@mq.example/prod?heartbeat=10&verify=verify_none")?;
+    /// assert_eq!(
+    ///     uri.to_uri_string(),
+    ///     "amqps://app:p%40ss@mq.example:5671/prod?heartbeat=10&verify=verify_none"
+    /// );
+    /// assert_eq!(AmqpUri::parse(&uri.to_uri_string())?, uri);
+    /// assert_eq!(uri.to_string(), "amqps://app:***@mq.example:5671/prod");
+    /// # Ok::<(), amqp_client::uri::UriError>(())
+    /// ```
+    ///
+    /// [`TlsClientConfig`]: crate::tls::TlsClientConfig
+    pub fn to_uri_string(&self) -> String {
+        let mut out = format!("{}://", self.scheme.as_str());
+        if self.username.is_some() || self.password.is_some() {
+            out.push_str(&encode(self.username.as_deref().unwrap_or("")));
+            if let Some(password) = &self.password {
+                out.push(':');
+                out.push_str(&encode(password));
+            }
+            out.push('@');
+        }
+        self.write_hosts(&mut out);
+        out.push('/');
+        out.push_str(&encode(&self.vhost));
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(h) = self.heartbeat {
+            query.push(("heartbeat", h.to_string()));
+        }
+        if let Some(f) = self.frame_max {
+            query.push(("frame_max", f.to_string()));
+        }
+        if let Some(c) = self.channel_max {
+            query.push(("channel_max", c.to_string()));
+        }
+        if let Some(t) = self.connection_timeout {
+            query.push(("connection_timeout", t.as_millis().to_string()));
+        }
+        for m in &self.auth_mechanisms {
+            query.push(("auth_mechanism", m.name().to_ascii_lowercase()));
+        }
+        if let Some(n) = &self.connection_name {
+            query.push(("connection_name", n.clone()));
+        }
+        let tls = &self.tls;
+        for (key, path) in [
+            ("cacertfile", &tls.ca_cert_file),
+            ("certfile", &tls.cert_file),
+            ("keyfile", &tls.key_file),
+        ] {
+            if let Some(path) = path {
+                query.push((key, path.to_string_lossy().into_owned()));
+            }
+        }
+        if let Some(name) = &tls.server_name {
+            query.push(("server_name_indication", name.clone()));
+        }
+        if tls.verify == TlsVerify::VerifyNone {
+            query.push(("verify", "verify_none".to_owned()));
+        }
+        for (i, (key, value)) in query.iter().enumerate() {
+            out.push(if i == 0 { '?' } else { '&' });
+            out.push_str(key);
+            out.push('=');
+            out.push_str(&encode(value));
+        }
+        out
+    }
+
+    /// `host:port` of every endpoint, comma-separated, IPv6 literals in brackets.
+    fn write_hosts(&self, out: &mut String) {
+        for (i, e) in self.all_endpoints().iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            if e.host.contains(':') {
+                out.push('[');
+                out.push_str(&e.host);
+                out.push(']');
+            } else {
+                out.push_str(&encode(&e.host));
+            }
+            out.push(':');
+            out.push_str(&e.port.to_string());
+        }
+    }
+
+    /// Sets the scheme. A port that was the old scheme's default (on every endpoint) becomes
+    /// the new one's, so `amqp://h` turned TLS is `amqps://h:5671`.
+    pub fn with_scheme(mut self, scheme: Scheme) -> Self {
+        let (old, new) = (self.scheme.default_port(), scheme.default_port());
+        if self.port == old {
+            self.port = new;
+        }
+        for e in &mut self.endpoints {
+            if e.port == old {
+                e.port = new;
+            }
+        }
+        self.scheme = scheme;
+        self
+    }
+
+    /// Sets the one host to connect to (the other endpoints are dropped); the port stays.
+    pub fn with_host(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self.endpoints.clear();
+        self
+    }
+
+    /// Sets the port of the first host.
+    pub fn with_port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Sets the user name.
+    pub fn with_username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// Sets the password (a URI without a user name then logs in as `guest`).
+    pub fn with_password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Sets the virtual host.
+    pub fn with_vhost(mut self, vhost: impl Into<String>) -> Self {
+        self.vhost = vhost.into();
+        self
+    }
+
+    /// Sets `heartbeat`, in seconds (0 asks for none).
+    pub fn with_heartbeat(mut self, seconds: u16) -> Self {
+        self.heartbeat = Some(seconds);
+        self
+    }
+
+    /// Sets `frame_max`.
+    pub fn with_frame_max(mut self, frame_max: u32) -> Self {
+        self.frame_max = Some(frame_max);
+        self
+    }
+
+    /// Sets `channel_max`.
+    pub fn with_channel_max(mut self, channel_max: u16) -> Self {
+        self.channel_max = Some(channel_max);
+        self
+    }
+
+    /// Sets `connection_timeout`.
+    pub fn with_connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the one SASL mechanism to use (`auth_mechanism`), replacing any list.
+    pub fn with_auth_mechanism(mut self, mechanism: SaslMechanism) -> Self {
+        self.auth_mechanisms = vec![mechanism];
+        self
+    }
+
+    /// Sets `connection_name`.
+    pub fn with_connection_name(mut self, name: impl Into<String>) -> Self {
+        self.connection_name = Some(name.into());
+        self
+    }
+
+    /// Sets the TLS parameters (which only an `amqps` URI may carry).
+    pub fn with_tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = tls;
+        self
+    }
 }
 
 impl FromStr for AmqpUri {
@@ -569,18 +756,9 @@ impl fmt::Display for AmqpUri {
             }
             f.write_str("@")?;
         }
-        for (i, e) in self.all_endpoints().iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            if e.host.contains(':') {
-                write!(f, "[{}]", e.host)?;
-            } else {
-                write!(f, "{}", encode(&e.host))?;
-            }
-            write!(f, ":{}", e.port)?;
-        }
-        write!(f, "/{}", encode(&self.vhost))
+        let mut hosts = String::new();
+        self.write_hosts(&mut hosts);
+        write!(f, "{hosts}/{}", encode(&self.vhost))
     }
 }
 
@@ -663,6 +841,54 @@ fn encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn to_uri_string_round_trips_every_component() {
+        for text in [
+            "amqp://localhost",
+            "amqp://u@h/",
+            "amqp://:only-password@h",
+            "amqp://us%3Aer:p%40ss%2Fw%3Ard%20%25@h%2Dx:1234/v%2Fhost?heartbeat=0",
+            "amqp://app@h1,h2:5673,[2001:db8::1]:5700/prod?frame_max=8192&channel_max=7\
+             &connection_timeout=1500&auth_mechanism=amqplain&auth_mechanism=plain\
+             &connection_name=a%26b%3Dc",
+            "amqps://app:pw@mq.example/?cacertfile=/etc/ca%20file.pem&certfile=/c.pem\
+             &keyfile=/k.pem&server_name_indication=broker.example&verify=verify_none",
+            "amqps://[::1]:5671/%2F",
+        ] {
+            let uri = parse(text);
+            let written = uri.to_uri_string();
+            assert_eq!(parse(&written), uri, "{text} → {written}");
+            assert_eq!(parse(&written).to_uri_string(), written);
+        }
+        let uri = parse("amqp://u:secret@h/?heartbeat=5");
+        assert!(uri.to_uri_string().contains("secret"));
+        assert!(!uri.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn setters_build_what_parsing_would() {
+        let built = AmqpUri::default()
+            .with_host("mq.example")
+            .with_username("app")
+            .with_password("p@ss")
+            .with_vhost("prod")
+            .with_heartbeat(10)
+            .with_connection_name("billing")
+            .with_auth_mechanism(SaslMechanism::Plain)
+            .with_scheme(Scheme::Amqps);
+        assert_eq!(
+            built,
+            parse(
+                "amqps://app:p%40ss@mq.example:5671/prod?heartbeat=10&auth_mechanism=plain\
+                 &connection_name=billing"
+            )
+        );
+        let moved = parse("amqp://h1,h2:5700/").with_scheme(Scheme::Amqps);
+        assert_eq!(moved.to_string(), "amqps://h1:5671,h2:5700/%2F");
+        let one = moved.with_host("solo").with_port(5800);
+        assert_eq!(one.to_uri_string(), "amqps://solo:5800/%2F");
+    }
 
     fn parse(s: &str) -> AmqpUri {
         AmqpUri::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))

@@ -15,11 +15,15 @@ fn props() -> BasicProperties {
 }
 
 async fn publish_confirmed(ch: &Channel, exchange: &str, key: &str, body: &[u8]) -> Confirmation {
-    ch.basic_publish(exchange, key, PublishOptions::default(), &props(), body)
-        .await
-        .unwrap()
-        .await
-        .unwrap()
+    ch.publish(
+        amqp_client::Publish::exchange(exchange).routing_key(key),
+        &props(),
+        body,
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -217,7 +221,7 @@ async fn queue_bind_unbind_with_topic_and_headers() {
     let matching = props().with_headers(FieldTable::new().with("kind", "invoice").unwrap());
     let other = props().with_headers(FieldTable::new().with("kind", "receipt").unwrap());
     for p in [&matching, &other] {
-        ch.basic_publish(&headers, "", PublishOptions::default(), p, b"h")
+        ch.publish(amqp_client::Publish::exchange(&headers), p, b"h")
             .await
             .unwrap()
             .await
@@ -305,7 +309,11 @@ async fn invalid_names_are_refused_before_sending() {
             .unwrap_err();
         assert!(matches!(e, Error::InvalidArgument(_)), "{bad}: {e}");
         let e = ch
-            .basic_publish(bad, "k", PublishOptions::default(), &props(), b"")
+            .publish(
+                amqp_client::Publish::exchange(bad).routing_key("k"),
+                &props(),
+                b"",
+            )
             .await
             .unwrap_err();
         assert!(matches!(e, Error::InvalidArgument(_)), "{bad}: {e}");
@@ -409,12 +417,14 @@ async fn transactions_commit_and_rollback() {
     let ch = conn.open_channel().await.unwrap();
     let q = queue(&ch, "q-tx").await;
     ch.tx_select().await.unwrap();
-    ch.basic_publish("", &q, PublishOptions::default(), &props(), b"rolled back")
+    let _confirm = ch
+        .publish(amqp_client::Publish::to_queue(&q), &props(), b"rolled back")
         .await
         .unwrap();
     ch.tx_rollback().await.unwrap();
     assert_eq!(ready(&conn, &q).await, 0);
-    ch.basic_publish("", &q, PublishOptions::default(), &props(), b"committed")
+    let _confirm = ch
+        .publish(amqp_client::Publish::to_queue(&q), &props(), b"committed")
         .await
         .unwrap();
     ch.tx_commit().await.unwrap();
@@ -447,7 +457,7 @@ async fn large_bodies_are_split_and_reassembled() {
         .with_content_type(ShortStr::from_static("application/octet-stream"))
         .with_message_id(ShortStr::from_static("big-1"));
     let c = ch
-        .basic_publish("", &q, PublishOptions::default(), &p, &body)
+        .publish(amqp_client::Publish::to_queue(&q), &p, &body)
         .await
         .unwrap();
     assert!(c.await.unwrap().is_ack());
@@ -458,7 +468,10 @@ async fn large_bodies_are_split_and_reassembled() {
         .unwrap();
     assert_eq!(got.delivery.body.len(), body.len());
     assert!(got.delivery.body[..] == body[..]);
-    assert_eq!(got.delivery.properties.message_id.as_deref(), Some("big-1"));
+    assert_eq!(
+        got.delivery.properties().message_id.as_deref(),
+        Some("big-1")
+    );
     ch.queue_delete(&q, QueueDeleteOptions::default())
         .await
         .unwrap();
@@ -619,7 +632,7 @@ async fn channel_error_leaves_connection_and_other_channels_working() {
     let again = bad.queue_purge(&q).await.unwrap_err();
     assert_eq!(again.reply_code(), Some(ReplyCode::PRECONDITION_FAILED));
     let e = bad
-        .basic_publish("", &q, PublishOptions::default(), &props(), b"x")
+        .publish(amqp_client::Publish::to_queue(&q), &props(), b"x")
         .await
         .unwrap_err();
     assert_eq!(e.reply_code(), Some(ReplyCode::PRECONDITION_FAILED));

@@ -21,10 +21,8 @@ async fn ten_thousand_pipelined_publishes_are_all_acked() {
     let mut confirms = Vec::with_capacity(10_000);
     for i in 0..10_000u32 {
         let c = ch
-            .basic_publish(
-                "",
-                &q,
-                PublishOptions::default(),
+            .publish(
+                amqp_client::Publish::to_queue(&q),
                 &props(),
                 &i.to_be_bytes(),
             )
@@ -49,7 +47,7 @@ async fn publishes_without_confirm_mode_resolve_at_once() {
     let ch = conn.open_channel().await.unwrap();
     let q = queue(&ch, "q-noconfirm").await;
     let c = ch
-        .basic_publish("", &q, PublishOptions::default(), &props(), b"x")
+        .publish(amqp_client::Publish::to_queue(&q), &props(), b"x")
         .await
         .unwrap();
     assert_eq!(c.delivery_tag(), None);
@@ -73,7 +71,7 @@ async fn full_queue_with_reject_publish_nacks() {
     let mut verdicts = Vec::new();
     for i in 0..5u8 {
         let c = ch
-            .basic_publish("", &q, PublishOptions::default(), &props(), &[i])
+            .publish(amqp_client::Publish::to_queue(&q), &props(), &[i])
             .await
             .unwrap();
         verdicts.push(c.await.unwrap());
@@ -91,11 +89,59 @@ async fn full_queue_with_reject_publish_nacks() {
     assert_eq!(ready(&conn, &q).await, 2);
     // wait_for_confirms reports that something was nacked.
     let c = ch
-        .basic_publish("", &q, PublishOptions::default(), &props(), b"more")
+        .publish(amqp_client::Publish::to_queue(&q), &props(), b"more")
         .await
         .unwrap();
     drop(c);
     assert!(!ch.wait_for_confirms().await.unwrap());
+    delete_queue(&conn, &q).await;
+    conn.close().await.unwrap();
+}
+
+/// Two tasks waiting for confirms at once both learn of the nack among the messages they
+/// cover (the answer is not handed to whichever wakes first), and a later call starts afresh.
+#[tokio::test]
+async fn concurrent_wait_for_confirms_each_get_their_answer() {
+    let conn = connect().await;
+    let ch = conn.open_channel().await.unwrap();
+    ch.confirm_select().await.unwrap();
+    let args = FieldTable::new()
+        .with("x-max-length", 1i32)
+        .unwrap()
+        .with("x-overflow", "reject-publish")
+        .unwrap();
+    let q = queue_with(&ch, "q-wait-both", args).await;
+    let props = BasicProperties::default()
+        .with_content_type("text/plain")
+        .unwrap()
+        .with_message_id(String::from("m"))
+        .unwrap();
+    for body in [b"kept", b"nack"] {
+        let _confirm = ch
+            .publish(Publish::to_queue(&q), &props, body)
+            .await
+            .unwrap();
+    }
+    let (a, b) = tokio::join!(ch.wait_for_confirms(), ch.wait_for_confirms());
+    assert_eq!((a.unwrap(), b.unwrap()), (false, false));
+    // Covered by the calls that returned: the next one answers for new messages only.
+    ch.queue_purge(&q).await.unwrap();
+    let _confirm = ch
+        .publish(Publish::to_queue(&q), &props, b"fits")
+        .await
+        .unwrap();
+    assert!(ch.wait_for_confirms().await.unwrap());
+    let mut consumer = ch
+        .basic_consume(&q, ConsumeOptions::default())
+        .await
+        .unwrap();
+    let delivery = consumer.recv().await.unwrap().unwrap();
+    assert_eq!(&delivery.body[..], b"fits");
+    assert_eq!(
+        delivery.properties().content_type.as_deref(),
+        Some("text/plain")
+    );
+    delivery.ack().unwrap();
     delete_queue(&conn, &q).await;
     conn.close().await.unwrap();
 }
@@ -109,13 +155,11 @@ async fn mandatory_unroutable_message_is_returned() {
     let key = name("nowhere");
     let p = props().with_correlation_id(ShortStr::from_static("corr-7"));
     let c = ch
-        .basic_publish(
-            "",
-            &key,
-            PublishOptions {
+        .publish(
+            amqp_client::Publish::to_queue(&key).options(PublishOptions {
                 mandatory: true,
                 ..Default::default()
-            },
+            }),
             &p,
             b"lost",
         )
@@ -137,13 +181,11 @@ async fn mandatory_unroutable_message_is_returned() {
     // Routable mandatory messages are plain acks; unroutable non-mandatory ones too.
     let q = queue(&ch, "q-mandatory").await;
     let ok = ch
-        .basic_publish(
-            "",
-            &q,
-            PublishOptions {
+        .publish(
+            amqp_client::Publish::to_queue(&q).options(PublishOptions {
                 mandatory: true,
                 ..Default::default()
-            },
+            }),
             &p,
             b"ok",
         )
@@ -151,7 +193,7 @@ async fn mandatory_unroutable_message_is_returned() {
         .unwrap();
     assert_eq!(ok.await.unwrap(), Confirmation::Ack);
     let dropped = ch
-        .basic_publish("", &key, PublishOptions::default(), &p, b"gone")
+        .publish(amqp_client::Publish::to_queue(&key), &p, b"gone")
         .await
         .unwrap();
     assert_eq!(dropped.await.unwrap(), Confirmation::Ack);
@@ -172,7 +214,7 @@ async fn slow_consumer_bounds_client_memory() {
     let body = vec![b'x'; 512];
     for _ in 0..TOTAL {
         let c = publisher
-            .basic_publish("", &q, PublishOptions::default(), &props(), &body)
+            .publish(amqp_client::Publish::to_queue(&q), &props(), &body)
             .await
             .unwrap();
         drop(c);
@@ -242,7 +284,8 @@ async fn consumer_buffer_is_bounded_in_bytes_too() {
     let q = queue(&ch, "q-bytes").await;
     let body = vec![7u8; 16 * 1024];
     for _ in 0..200 {
-        ch.basic_publish("", &q, PublishOptions::default(), &props(), &body)
+        let _confirm = ch
+            .publish(amqp_client::Publish::to_queue(&q), &props(), &body)
             .await
             .unwrap();
     }
@@ -283,7 +326,8 @@ async fn dropped_consumer_hands_buffered_messages_back() {
     ch.confirm_select().await.unwrap();
     let q = queue(&ch, "q-dropconsumer").await;
     for i in 0..50u8 {
-        ch.basic_publish("", &q, PublishOptions::default(), &props(), &[i])
+        let _confirm = ch
+            .publish(amqp_client::Publish::to_queue(&q), &props(), &[i])
             .await
             .unwrap();
     }
@@ -381,13 +425,13 @@ async fn rpc_over_direct_reply_to() {
     let server = tokio::spawn(async move {
         for _ in 0..3 {
             let req = requests.next().await.unwrap().unwrap();
-            let reply_to = req.properties.reply_to.clone().unwrap();
+            let reply_to = req.properties().reply_to.clone().unwrap();
             let mut body = req.body.to_vec();
             body.reverse();
             let p = BasicProperties::default()
-                .with_correlation_id(req.properties.correlation_id.clone().unwrap());
-            server_ch
-                .basic_publish("", &reply_to, PublishOptions::default(), &p, &body)
+                .with_correlation_id(req.properties().correlation_id.clone().unwrap());
+            let _confirm = server_ch
+                .publish(amqp_client::Publish::to_queue(&reply_to), &p, &body)
                 .await
                 .unwrap();
         }
@@ -410,12 +454,13 @@ async fn rpc_over_direct_reply_to() {
         let p = BasicProperties::default()
             .with_reply_to(ShortStr::from_static("amq.rabbitmq.reply-to"))
             .with_correlation_id(ShortStr::new(&corr).unwrap());
-        ch.basic_publish("", &rpc_q, PublishOptions::default(), &p, word.as_bytes())
+        let _confirm = ch
+            .publish(amqp_client::Publish::to_queue(&rpc_q), &p, word.as_bytes())
             .await
             .unwrap();
         let reply = replies.next().await.unwrap().unwrap();
         assert_eq!(
-            reply.properties.correlation_id.as_deref(),
+            reply.properties().correlation_id.as_deref(),
             Some(corr.as_str())
         );
         let expected: String = word.chars().rev().collect();

@@ -172,10 +172,8 @@ async fn publish_until(
     loop {
         let body = next.to_string();
         let outcome = match ch
-            .basic_publish(
-                "",
-                &queue,
-                PublishOptions::default(),
+            .publish(
+                amqp_client::Publish::to_queue(&queue),
                 &props,
                 body.as_bytes(),
             )
@@ -382,10 +380,8 @@ async fn classic_queue_consumer_returns_with_its_home_node(cluster: &Cluster) {
             let props = BasicProperties::default().with_delivery_mode(2);
             let body = n.to_string();
             let c = ch
-                .basic_publish(
-                    "",
-                    &queue,
-                    PublishOptions::default(),
+                .publish(
+                    amqp_client::Publish::to_queue(&queue),
                     &props,
                     body.as_bytes(),
                 )

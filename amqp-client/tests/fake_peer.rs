@@ -456,10 +456,8 @@ async fn blocked_connection_holds_publishes_until_unblocked() {
     let publish = tokio::spawn({
         let ch = ch.clone();
         async move {
-            ch.basic_publish(
-                "",
-                "q",
-                PublishOptions::default(),
+            ch.publish(
+                amqp_client::Publish::to_queue("q"),
                 &BasicProperties::default(),
                 b"x",
             )
@@ -490,10 +488,8 @@ async fn server_channel_flow_pauses_publishing_on_that_channel() {
     let publish = tokio::spawn({
         let ch = ch.clone();
         async move {
-            ch.basic_publish(
-                "",
-                "q",
-                PublishOptions::default(),
+            ch.publish(
+                amqp_client::Publish::to_queue("q"),
                 &BasicProperties::default(),
                 b"x",
             )
@@ -611,10 +607,8 @@ async fn closed_connection_lets_go_of_a_peer_that_stopped_reading() {
         let body = vec![0u8; 16 * 1024];
         for _ in 0..64 {
             if ch
-                .basic_publish(
-                    "",
-                    "q",
-                    PublishOptions::default(),
+                .publish(
+                    amqp_client::Publish::to_queue("q"),
                     &BasicProperties::default(),
                     &body,
                 )
@@ -750,10 +744,8 @@ async fn a_peer_that_stops_reading_is_a_stalled_write() {
     let publisher = tokio::spawn(async move {
         let body = vec![0u8; 16 * 1024];
         while ch
-            .basic_publish(
-                "",
-                "q",
-                PublishOptions::default(),
+            .publish(
+                amqp_client::Publish::to_queue("q"),
                 &BasicProperties::default(),
                 &body,
             )
@@ -787,15 +779,14 @@ async fn a_slow_but_moving_reader_is_not_a_stall() {
     let publisher = tokio::spawn(async move {
         let body = vec![0u8; 16 * 1024];
         for _ in 0..40 {
-            ch.basic_publish(
-                "",
-                "q",
-                PublishOptions::default(),
-                &BasicProperties::default(),
-                &body,
-            )
-            .await
-            .unwrap();
+            let _confirm = ch
+                .publish(
+                    amqp_client::Publish::to_queue("q"),
+                    &BasicProperties::default(),
+                    &body,
+                )
+                .await
+                .unwrap();
         }
     });
     // 640 KiB through a 16 KiB pipe, read 16 KiB every 100 ms: never 300 ms without progress.

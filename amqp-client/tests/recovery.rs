@@ -122,10 +122,8 @@ async fn kill_dash_nine_mid_stream_loses_no_confirmed_message() {
                 let body = i.to_string();
                 loop {
                     let confirm = match publisher
-                        .basic_publish(
-                            "",
-                            &queue,
-                            PublishOptions::default(),
+                        .publish(
+                            amqp_client::Publish::to_queue(&queue),
                             &props,
                             body.as_bytes(),
                         )
@@ -220,15 +218,14 @@ async fn forced_closes_recover_a_server_named_queue_and_stale_acks_send_nothing(
         let ch = ch.clone();
         let exchange = exchange.clone();
         async move {
-            ch.basic_publish(
-                &exchange,
-                "k",
-                Default::default(),
-                &Default::default(),
-                body.as_bytes(),
-            )
-            .await
-            .unwrap();
+            let _confirm = ch
+                .publish(
+                    amqp_client::Publish::exchange(&exchange).routing_key("k"),
+                    &Default::default(),
+                    body.as_bytes(),
+                )
+                .await
+                .unwrap();
         }
     };
     publish("one").await;
@@ -350,7 +347,7 @@ async fn publishing_can_wait_for_recovery_up_to_a_deadline() {
 
     // Without waiting, and with a deadline that passes: Error::Recovering.
     let e = ch
-        .basic_publish("", &queue, PublishOptions::default(), &props, b"now")
+        .publish(amqp_client::Publish::to_queue(&queue), &props, b"now")
         .await
         .unwrap_err();
     assert!(matches!(e, Error::Recovering), "{e}");
@@ -360,7 +357,11 @@ async fn publishing_can_wait_for_recovery_up_to_a_deadline() {
     };
     let started = std::time::Instant::now();
     let e = ch
-        .basic_publish("", &queue, short, &props, b"soon")
+        .publish(
+            amqp_client::Publish::to_queue(&queue).options(short),
+            &props,
+            b"soon",
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, Error::Recovering), "{e}");
@@ -376,7 +377,11 @@ async fn publishing_can_wait_for_recovery_up_to_a_deadline() {
         let queue = queue.clone();
         async move {
             let c = ch
-                .basic_publish("", &queue, patient, &props, b"later")
+                .publish(
+                    amqp_client::Publish::to_queue(&queue).options(patient),
+                    &props,
+                    b"later",
+                )
                 .await?;
             c.await
         }

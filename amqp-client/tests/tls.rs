@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use amqp_client::options::{ConsumeOptions, PublishOptions, QueueDeclareOptions};
+use amqp_client::options::{ConsumeOptions, QueueDeclareOptions};
 use amqp_client::rustls::pki_types::pem::PemObject;
 use amqp_client::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use amqp_client::rustls::{ClientConfig, RootCertStore, ServerConfig};
@@ -108,10 +108,8 @@ async fn round_trip(conn: &Connection, properties: &BasicProperties) -> Delivery
         .await
         .unwrap();
     let confirm = ch
-        .basic_publish(
-            "",
-            &queue.name,
-            PublishOptions::default(),
+        .publish(
+            amqp_client::Publish::to_queue(&queue.name),
             properties,
             b"over tls",
         )
@@ -236,19 +234,20 @@ async fn mutual_tls_with_external_logs_in_as_the_certificate_user() {
     let conn = Connection::connect(&uri).await.unwrap();
     // RabbitMQ refuses a message whose user_id is not the connection's user, so this
     // round trip proves who we are logged in as.
-    let as_cert_user =
-        BasicProperties::default().with_user_id(tls_user.as_str().try_into().unwrap());
+    let as_cert_user = BasicProperties::default()
+        .with_user_id(tls_user.as_str())
+        .unwrap();
     let delivery = round_trip(&conn, &as_cert_user).await;
     assert_eq!(
-        delivery.properties.user_id.as_deref(),
+        delivery.properties().user_id.as_deref(),
         Some(tls_user.as_str())
     );
 
     let ch = conn.open_channel().await.unwrap();
     ch.confirm_select().await.unwrap();
-    let as_guest = BasicProperties::default().with_user_id("guest".try_into().unwrap());
+    let as_guest = BasicProperties::default().with_user_id("guest").unwrap();
     let confirm = ch
-        .basic_publish("", "nowhere", PublishOptions::default(), &as_guest, b"x")
+        .publish(amqp_client::Publish::to_queue("nowhere"), &as_guest, b"x")
         .await
         .unwrap();
     let e = confirm.await.unwrap_err();

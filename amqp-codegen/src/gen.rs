@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use proc_macro2::{Ident, Literal, Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, ToTokens};
 
 use crate::byteclass::{self, ByteClass, Item};
 use crate::doc::{code, DocBuilder};
@@ -1123,8 +1123,12 @@ impl<'s> Gen<'s> {
             }
         };
 
+        let sync_impl = self.sync_method_impl(class, method, id)?;
+
         Ok(quote! {
             #struct_def
+
+            #sync_impl
 
             impl super::AmqpMethod for #id {
                 const CLASS_ID: u16 = #class_id;
@@ -1173,6 +1177,111 @@ impl<'s> Gen<'s> {
         })
     }
 
+    /// `SyncMethod` for a method the specification gives responses: its reply type (the one
+    /// response's struct, or an enum `<Method>Reply` of them) and the replies' ids.
+    fn sync_method_impl(
+        &self,
+        class: &Class,
+        method: &Method,
+        id: &Ident,
+    ) -> Result<TokenStream, GenError> {
+        if method.responses.is_empty() {
+            return Ok(TokenStream::new());
+        }
+        let mut replies = Vec::new();
+        for response in &method.responses {
+            let Some(reply) = class.methods.iter().find(|m| &m.name == response) else {
+                return Err(GenError::Unsupported {
+                    what: format!("{}.{}", class.name, method.name),
+                    reason: format!("its response {response:?} is not a method of the class"),
+                });
+            };
+            replies.push(reply);
+        }
+        let class_id = Literal::u16_unsuffixed(class.index);
+        let ids = replies.iter().map(|r| {
+            let m = Literal::u16_unsuffixed(r.index);
+            quote! { (#class_id, #m) }
+        });
+        let name = format!("{}.{}", class.name, method.name);
+        let (reply_def, reply_ty) = match replies.as_slice() {
+            [one] => (
+                TokenStream::new(),
+                Self::method_ident(class, one)?.into_token_stream(),
+            ),
+            many => {
+                let enum_id = format_ident!("{}Reply", id);
+                let mut variants = Vec::new();
+                let mut to_method = Vec::new();
+                let mut from_method = Vec::new();
+                let mut from_reply = Vec::new();
+                for reply in many {
+                    let rid = Self::method_ident(class, reply)?;
+                    let vdoc = format!(" `{}.{}`.", class.name, reply.name);
+                    variants.push(quote! { #[doc = #vdoc] #rid(#rid), });
+                    to_method.push(quote! { #enum_id::#rid(m) => m.into(), });
+                    from_method.push(quote! {
+                        let method = match #rid::try_from(method) {
+                            Ok(m) => return Ok(Self::#rid(m)),
+                            Err(other) => other,
+                        };
+                    });
+                    from_reply.push(quote! {
+                        impl From<#rid> for #enum_id {
+                            fn from(m: #rid) -> Self {
+                                Self::#rid(m)
+                            }
+                        }
+                    });
+                }
+                let doc = format!(
+                    " What answers `{name}`: one of {}.",
+                    many.iter()
+                        .map(|r| format!("`{}.{}`", class.name, r.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                (
+                    quote! {
+                        #[doc = #doc]
+                        #[derive(Debug, Clone, PartialEq)]
+                        pub enum #enum_id {
+                            #(#variants)*
+                        }
+
+                        #(#from_reply)*
+
+                        impl From<#enum_id> for super::Method {
+                            fn from(reply: #enum_id) -> Self {
+                                match reply {
+                                    #(#to_method)*
+                                }
+                            }
+                        }
+
+                        impl TryFrom<super::Method> for #enum_id {
+                            type Error = super::Method;
+
+                            fn try_from(method: super::Method) -> Result<Self, super::Method> {
+                                #(#from_method)*
+                                Err(method)
+                            }
+                        }
+                    },
+                    enum_id.into_token_stream(),
+                )
+            }
+        };
+        Ok(quote! {
+            #reply_def
+
+            impl super::SyncMethod for #id {
+                type Reply = #reply_ty;
+                const REPLY_IDS: &'static [(u16, u16)] = &[#(#ids),*];
+            }
+        })
+    }
+
     /// `validate` statements for one public field: its domain's check function, then inline
     /// checks for the field's own asserts.
     fn field_checks(&self, info: &FieldInfo<'_>) -> Vec<TokenStream> {
@@ -1215,6 +1324,8 @@ impl<'s> Gen<'s> {
         let mut class_arms = Vec::new();
         let mut method_arms = Vec::new();
         let mut name_arms = Vec::new();
+        let mut name_of_arms = Vec::new();
+        let mut reply_ids_arms = Vec::new();
         let mut sync_arms = Vec::new();
         let mut content_arms = Vec::new();
         let mut response_arms = Vec::new();
@@ -1262,6 +1373,13 @@ impl<'s> Gen<'s> {
                 method_arms.push(quote! { Self::#variant(_) => #m, });
                 let name_lit = lit_str(&name);
                 name_arms.push(quote! { Self::#variant(_) => #name_lit, });
+                name_of_arms.push(quote! { (#c, #m) => #name_lit, });
+                if method.responses.is_empty() {
+                    reply_ids_arms.push(quote! { Self::#variant(_) => &[], });
+                } else {
+                    reply_ids_arms
+                        .push(quote! { Self::#variant(_) => <#path as SyncMethod>::REPLY_IDS, });
+                }
                 let sync = method.synchronous;
                 sync_arms.push(quote! { Self::#variant(_) => #sync, });
                 let content = method.content;
@@ -1342,6 +1460,23 @@ impl<'s> Gen<'s> {
                 pub const fn name(&self) -> &'static str {
                     match self {
                         #(#name_arms)*
+                    }
+                }
+
+                /// The name of the method with these ids (`"queue.declare"` for `(50, 10)`);
+                /// `None` for ids the specification does not define.
+                pub const fn name_of(class_id: u16, method_id: u16) -> Option<&'static str> {
+                    Some(match (class_id, method_id) {
+                        #(#name_of_arms)*
+                        _ => return None,
+                    })
+                }
+
+                /// The `(class id, method id)` of each method that answers this one: the
+                /// `REPLY_IDS` of its [`SyncMethod`] impl, empty when nothing answers it.
+                pub const fn reply_ids(&self) -> &'static [(u16, u16)] {
+                    match self {
+                        #(#reply_ids_arms)*
                     }
                 }
 
@@ -1484,14 +1619,32 @@ impl<'s> Gen<'s> {
                 " Sets [`{id}::{}`].",
                 fid.to_string().trim_start_matches("r#")
             );
-            setters.push(quote! {
-                #[doc = #setter_doc]
-                #[must_use]
-                pub fn #setter(mut self, value: #ty) -> Self {
-                    self.#fid = Some(value);
-                    self
-                }
-            });
+            if f.field.ty == WireType::ShortStr {
+                let setter_doc2 = " Takes a `ShortStr` (returning `Self`) or a `&str` / `String` \
+                                   (returning `Result<Self, WireError>`: at most 255 octets).";
+                let what = lit_str(&f.what);
+                setters.push(quote! {
+                    #[doc = #setter_doc]
+                    #[doc = ""]
+                    #[doc = #setter_doc2]
+                    #[must_use]
+                    pub fn #setter<V: crate::IntoShortStr>(mut self, value: V) -> V::Output<Self> {
+                        value.set_with(#what, move |value| {
+                            self.#fid = Some(value);
+                            self
+                        })
+                    }
+                });
+            } else {
+                setters.push(quote! {
+                    #[doc = #setter_doc]
+                    #[must_use]
+                    pub fn #setter(mut self, value: #ty) -> Self {
+                        self.#fid = Some(value);
+                        self
+                    }
+                });
+            }
         }
         let unknown = !known & !1;
         let unknown_check = (unknown != 0).then(|| {

@@ -25,10 +25,11 @@
 //! The output is `include!`d into a module (the wire crate's `spec`) that has the trait
 //! `AmqpMethod` (with the consts `CLASS_ID`, `METHOD_ID`, `NAME`, `SYNCHRONOUS`,
 //! `CARRIES_CONTENT`, `RESPONSES`, `FIELD_NAMES` and the fns `decode_fields`, `encode_fields`,
-//! `validate`, `field`) and the enum `FieldRef<'a>` (variants `Bit`, `Octet`, `Short`, `Long`,
+//! `validate`, `field`), the trait `SyncMethod: AmqpMethod` (with the associated type `Reply`
+//! and the const `REPLY_IDS`) and the enum `FieldRef<'a>` (variants `Bit`, `Octet`, `Short`, `Long`,
 //! `LongLong`, `Timestamp` and `ReplyCode` by value; `ShortStr`, `LongStr`, `Table` by
 //! reference) in scope, and it refers to the crate's runtime by these paths:
-//! `crate::{Reader, WireError, ShortStr, LongStr, Timestamp, FieldTable}`,
+//! `crate::{Reader, WireError, ShortStr, IntoShortStr, LongStr, Timestamp, FieldTable}`,
 //! `crate::codec::{put_short_str, put_long_str, put_table}`, the `bytes` crate, and the
 //! variants `WireError::{Domain, UnknownMethod, UnknownPropertyFlags}`.
 //!
@@ -39,8 +40,12 @@
 //! - `domains`: one check function per domain with enforceable asserts.
 //! - one module per class with `CLASS_ID` and one struct per method implementing
 //!   `AmqpMethod`, `From<_> for Method` and `TryFrom<Method>`.
-//! - `Method`: every method, with `decode`, `encode`, per-method facts and the fields by name
-//!   (`field_names`, `field`, `fields`).
+//! - for each method the specification gives responses, `SyncMethod` with its typed reply
+//!   (the response's struct, or an enum `<Method>Reply` when there are several, like
+//!   `basic::GetReply`) and the replies' ids.
+//! - `Method`: every method, with `decode`, `encode`, per-method facts (`name`,
+//!   `is_synchronous`, `responses`, `reply_ids`), `Method::name_of(class_id, method_id)` and the
+//!   fields by name (`field_names`, `field`, `fields`).
 //! - `<Class>Properties` for each class with content properties, with the same three (`fields`
 //!   yields the set properties only).
 //!
@@ -57,5 +62,18 @@ mod names;
 mod parse;
 
 pub use gen::{generate, GenError};
+
+/// The AMQP 0-9-1 definition this crate ships: the protocol with RabbitMQ's extensions, in the
+/// official XML schema. `amqp-wire` generates its code from it.
+///
+/// It is a copy of the workspace's `spec/amqp0-9-1.xml`, carried inside the package so the
+/// published crates build on their own; a test fails when the two differ.
+///
+/// ```
+/// let spec = amqp_codegen::parse(amqp_codegen::AMQP_0_9_1_XML)?;
+/// assert!(spec.classes.iter().any(|c| c.name == "basic"));
+/// # Ok::<(), amqp_codegen::SpecError>(())
+/// ```
+pub const AMQP_0_9_1_XML: &str = include_str!("../spec/amqp0-9-1.xml");
 pub use model::Spec;
 pub use parse::{parse, SpecError, SpecErrorKind};

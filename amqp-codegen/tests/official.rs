@@ -183,6 +183,11 @@ fn our_spec_agrees_with_the_extended_reference() {
             if let Some(o) = ours_class.method(&m.name) {
                 compare_method(&ours_class.name, o, m, &mut problems);
                 let (mut ra, mut rb) = (o.responses.clone(), m.responses.clone());
+                // Our one deliberate addition: RabbitMQ answers basic.recover with
+                // basic.recover-ok, which the published files do not say.
+                if ours_class.name == "basic" && m.name == "recover" {
+                    rb.push("recover-ok".to_owned());
+                }
                 ra.sort();
                 rb.sort();
                 if ra != rb {

@@ -60,6 +60,16 @@ impl Frame {
     /// A heartbeat on channel 0: `08 0000 00000000 CE` on the wire.
     pub const HEARTBEAT: Self = Self::Heartbeat { channel: 0 };
 
+    /// [`HEARTBEAT`](Self::HEARTBEAT) encoded: frame type, channel 0, size 0, end octet.
+    ///
+    /// ```
+    /// let mut buf = bytes::BytesMut::new();
+    /// amqp_wire::Frame::HEARTBEAT.encode(&mut buf)?;
+    /// assert_eq!(&buf[..], &amqp_wire::Frame::HEARTBEAT_BYTES);
+    /// # Ok::<(), amqp_wire::WireError>(())
+    /// ```
+    pub const HEARTBEAT_BYTES: [u8; 8] = [FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, FRAME_END];
+
     /// The channel the frame belongs to.
     pub fn channel(&self) -> u16 {
         match *self {

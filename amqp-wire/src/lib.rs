@@ -54,7 +54,7 @@ pub use codec::Reader;
 pub use error::WireError;
 pub use frame::*;
 pub use protocol::ProtocolHeader;
-pub use shortstr::ShortStr;
+pub use shortstr::{IntoShortStr, ShortStr};
 pub use spec::*;
 pub use table::{Decimal, FieldArray, FieldTable, FieldValue, TableIter};
 

@@ -234,6 +234,83 @@ fn check_len(len: usize, what: &'static str) -> Result<(), WireError> {
     Ok(())
 }
 
+/// What the short-string setters of the properties (`BasicProperties::with_content_type`, …)
+/// take: a [`ShortStr`], which sets the property as it is, or a `&str` / `String`, which is
+/// checked first (at most 255 octets) and so gives a `Result`.
+///
+/// ```
+/// use amqp_wire::{BasicProperties, ShortStr};
+///
+/// let props = BasicProperties::default()
+///     .with_content_type("text/plain")?
+///     .with_reply_to(String::from("amq.rabbitmq.reply-to"))?
+///     .with_app_id(ShortStr::from_static("billing"))
+///     .with_delivery_mode(2);
+/// assert_eq!(props.content_type.as_deref(), Some("text/plain"));
+/// assert!(BasicProperties::default().with_message_id("x".repeat(256)).is_err());
+/// # Ok::<(), amqp_wire::WireError>(())
+/// ```
+pub trait IntoShortStr: Sized {
+    /// What a setter given this returns, for a setter that would return `T`: `T` itself for a
+    /// [`ShortStr`], `Result<T, WireError>` for a string that may be too long.
+    type Output<T>;
+
+    /// Converts the value (`what` names the property in the error) and hands it to `set`.
+    fn set_with<T>(self, what: &'static str, set: impl FnOnce(ShortStr) -> T) -> Self::Output<T>;
+}
+
+impl IntoShortStr for ShortStr {
+    type Output<T> = T;
+
+    fn set_with<T>(self, _what: &'static str, set: impl FnOnce(Self) -> T) -> T {
+        set(self)
+    }
+}
+
+impl IntoShortStr for &ShortStr {
+    type Output<T> = T;
+
+    fn set_with<T>(self, _what: &'static str, set: impl FnOnce(ShortStr) -> T) -> T {
+        set(self.clone())
+    }
+}
+
+impl IntoShortStr for &str {
+    type Output<T> = Result<T, WireError>;
+
+    fn set_with<T>(
+        self,
+        what: &'static str,
+        set: impl FnOnce(ShortStr) -> T,
+    ) -> Result<T, WireError> {
+        Ok(set(ShortStr::from_slice(self.as_bytes(), what)?))
+    }
+}
+
+impl IntoShortStr for &String {
+    type Output<T> = Result<T, WireError>;
+
+    fn set_with<T>(
+        self,
+        what: &'static str,
+        set: impl FnOnce(ShortStr) -> T,
+    ) -> Result<T, WireError> {
+        self.as_str().set_with(what, set)
+    }
+}
+
+impl IntoShortStr for String {
+    type Output<T> = Result<T, WireError>;
+
+    fn set_with<T>(
+        self,
+        what: &'static str,
+        set: impl FnOnce(ShortStr) -> T,
+    ) -> Result<T, WireError> {
+        Ok(set(ShortStr::from_bytes(Bytes::from(self), what)?))
+    }
+}
+
 impl Deref for ShortStr {
     type Target = str;
 

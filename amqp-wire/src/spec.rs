@@ -137,6 +137,31 @@ pub trait AmqpMethod: Sized + Into<Method> + TryFrom<Method, Error = Method> {
     }
 }
 
+/// Implemented by every method the specification gives responses (`queue::Declare`,
+/// `basic::Get`, `channel::Close`, …): the type of the reply that answers it, so a client can
+/// send a request and get back a typed answer.
+///
+/// `Reply` is the one response's struct (`queue::DeclareOk` for `queue::Declare`) or, for a
+/// method with several responses, an enum of them (`basic::GetReply` with `GetOk` and
+/// `GetEmpty`).
+///
+/// ```
+/// use amqp_wire::{queue, Method, SyncMethod};
+///
+/// fn answer<M: SyncMethod>(reply: Method) -> Result<M::Reply, Method> {
+///     M::Reply::try_from(reply)
+/// }
+/// let ok = Method::from(queue::PurgeOk { message_count: 3 });
+/// assert_eq!(answer::<queue::Purge>(ok), Ok(queue::PurgeOk { message_count: 3 }));
+/// assert_eq!(queue::Purge::REPLY_IDS, &[(50, 31)]);
+/// ```
+pub trait SyncMethod: AmqpMethod {
+    /// What answers this method.
+    type Reply: TryFrom<Method, Error = Method> + Into<Method> + std::fmt::Debug + Send + 'static;
+    /// The `(class id, method id)` of each response, in the specification's order.
+    const REPLY_IDS: &'static [(u16, u16)];
+}
+
 include!(concat!(env!("OUT_DIR"), "/amqp091.rs"));
 
 #[cfg(test)]
@@ -560,6 +585,12 @@ mod mini {
         fn encode_fields(&self, dst: &mut BytesMut);
         fn validate(&self) -> Result<(), WireError>;
         fn field(&self, index: usize) -> Option<FieldRef<'_>>;
+    }
+
+    /// The fixture's own `SyncMethod`.
+    pub trait SyncMethod: AmqpMethod {
+        type Reply: TryFrom<Method, Error = Method> + Into<Method>;
+        const REPLY_IDS: &'static [(u16, u16)];
     }
 
     /// The fixture's own `FieldRef`: the real one's variants, with the fixture's `ReplyCode`.

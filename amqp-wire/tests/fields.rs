@@ -13,7 +13,7 @@ use amqp_wire::{AmqpMethod, BasicProperties, FieldRef, FieldTable, Method, Reply
 use bytes::{BufMut, Bytes};
 
 fn spec() -> Spec {
-    amqp_codegen::parse(include_str!("../../spec/amqp0-9-1.xml")).unwrap()
+    amqp_codegen::parse(amqp_codegen::AMQP_0_9_1_XML).unwrap()
 }
 
 /// The Rust name of a spec field: snake_case, `type` as `kind`.

@@ -28,7 +28,7 @@ struct MethodSpec {
 fn methods() -> &'static [MethodSpec] {
     static METHODS: OnceLock<Vec<MethodSpec>> = OnceLock::new();
     METHODS.get_or_init(|| {
-        let xml = include_str!("../../spec/amqp0-9-1.xml");
+        let xml = amqp_codegen::AMQP_0_9_1_XML;
         let spec = amqp_codegen::parse(xml).expect("the spec parses");
         spec.classes
             .iter()

@@ -22,6 +22,48 @@ use amqp_wire::{
 use bytes::{Bytes, BytesMut};
 
 pub mod seeds;
+pub mod tools;
+
+/// Every fuzz target, in the order `scripts/fuzz` runs them.
+pub const TARGETS: [&str; 14] = [
+    "frame_decoder",
+    "method_payload",
+    "field_table",
+    "syslog_framing",
+    "syslog_parse",
+    "syslog_spool",
+    "dimslog_line",
+    "rpc_envelope",
+    "netmap",
+    "addr_scan",
+    "intel_feed",
+    "flow_records",
+    "sshd_line",
+    "backbone_api",
+];
+
+/// Runs `target`'s checks on `data`; `false` for an unknown target.
+pub fn check(target: &str, data: &[u8]) -> bool {
+    let check: fn(&[u8]) = match target {
+        "frame_decoder" => check_frame_stream,
+        "method_payload" => check_method_payload,
+        "field_table" => check_field_table,
+        "syslog_framing" => tools::check_syslog_framing,
+        "syslog_parse" => tools::check_syslog_parse,
+        "syslog_spool" => tools::check_syslog_spool,
+        "dimslog_line" => tools::check_dimslog_line,
+        "rpc_envelope" => tools::check_rpc_envelope,
+        "netmap" => tools::check_netmap,
+        "addr_scan" => tools::check_addr_scan,
+        "intel_feed" => tools::check_intel_feed,
+        "flow_records" => tools::check_flow_records,
+        "sshd_line" => tools::check_sshd_line,
+        "backbone_api" => tools::check_backbone_api,
+        _ => return false,
+    };
+    check(data);
+    true
+}
 
 /// The frame_max a frame-stream input runs under, chosen by its first octet.
 pub fn frame_max_for(selector: u8) -> u32 {
@@ -36,7 +78,7 @@ pub fn frame_max_for(selector: u8) -> u32 {
 
 /// Splits `len` octets into chunk lengths drawn from `seed`: one octet at a time, short runs,
 /// longer runs, or (mostly) big reads, as a socket might hand them over.
-fn chunk_lengths(seed: u8, len: usize) -> Vec<usize> {
+pub(crate) fn chunk_lengths(seed: u8, len: usize) -> Vec<usize> {
     let limit = match seed & 3 {
         0 => 1,
         1 => 8,
@@ -154,7 +196,10 @@ fn check_properties(raw: &RawProperties) {
     let wire = Bytes::copy_from_slice(raw.as_bytes());
     let built = match BasicProperties::decode(&mut Reader::new(wire)) {
         Ok(built) => built,
-        Err(e) => panic!("checked properties do not decode: {e} ({:?})", raw.as_bytes()),
+        Err(e) => panic!(
+            "checked properties do not decode: {e} ({:?})",
+            raw.as_bytes()
+        ),
     };
     assert_eq!(raw.decode(), built);
     let again = RawProperties::new(&built);
@@ -218,7 +263,11 @@ pub fn check_field_table(data: &[u8]) {
         decoded.as_ref().err(),
         "checking and decoding disagree"
     );
-    assert_eq!(checker.remaining(), reader.remaining(), "checking stopped elsewhere");
+    assert_eq!(
+        checker.remaining(),
+        reader.remaining(),
+        "checking stopped elsewhere"
+    );
     let Ok(table) = decoded else {
         return;
     };

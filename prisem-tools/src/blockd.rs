@@ -200,6 +200,22 @@ pub fn nft_absent(stderr: &str) -> bool {
     stderr.contains("No such file or directory") || stderr.contains("element does not exist")
 }
 
+/// Runs one command with this fixed argv (no shell); on failure, the error is its standard
+/// error (or why it could not be started).
+pub async fn run_argv(argv: &[String]) -> Result<(), String> {
+    let (prog, args) = argv.split_first().ok_or("empty command")?;
+    let out = tokio::process::Command::new(prog)
+        .args(args)
+        .output()
+        .await
+        .map_err(|e| format!("cannot run {prog}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

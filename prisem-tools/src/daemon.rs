@@ -2,6 +2,13 @@
 //! a shutdown every task can watch ("finish what is in flight, then exit 0") and a reload
 //! stream for SIGHUP.
 //!
+//! Under systemd the same runtime speaks its protocols: [`notify_ready`] sends `READY=1` to
+//! `$NOTIFY_SOCKET` (units are `Type=notify`), a SIGHUP sends `RELOADING=1` and, once the
+//! [`Reloading`] guard it returns is dropped, `READY=1` again; SIGTERM and SIGINT send
+//! `STOPPING=1`. When standard error is the journal (`$JOURNAL_STREAM` names it), log lines
+//! carry a `<N>` syslog priority prefix instead of the time stamp, so the journal records
+//! errors as errors. Outside systemd none of this changes anything.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use prisem_tools::daemon::Shutdown;
@@ -17,6 +24,7 @@
 //! ```
 
 use std::fmt;
+use std::os::unix::net::UnixDatagram;
 
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
@@ -56,9 +64,13 @@ impl Verbosity {
     }
 }
 
-/// Formats events as the originals' verbose output: `[+] <iso8601> <message>`.
+/// Formats events as the originals' verbose output: `[+] <iso8601> <message>`; with `journal`
+/// set, `<N>[+] <message>` instead (N the syslog priority; the journal keeps its own time).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct PlusFormat;
+pub struct PlusFormat {
+    /// Prefix each line with its `<N>` priority and leave the time out.
+    pub journal: bool,
+}
 
 impl<S, N> FormatEvent<S, N> for PlusFormat
 where
@@ -71,29 +83,117 @@ where
         mut writer: Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> fmt::Result {
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
-        let mark = match *event.metadata().level() {
+        let level = *event.metadata().level();
+        let mark = match level {
             tracing::Level::ERROR => "[-]",
             tracing::Level::WARN => "[!]",
             _ => "[+]",
         };
-        write!(writer, "{mark} {now} ")?;
+        if self.journal {
+            write!(writer, "<{}>{mark} ", syslog_priority(level))?;
+        } else {
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
+            write!(writer, "{mark} {now} ")?;
+        }
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)
     }
 }
 
-/// Sends `tracing` output to standard error in the `[+] <iso8601> <msg>` form. `PRISEM_LOG`
-/// (an `EnvFilter` directive such as `debug` or `prisem_tools=trace`) overrides the verbosity.
-/// Calling it twice is harmless (the second call does nothing).
+/// The syslog priority of a tracing level (err, warning, info, debug).
+pub fn syslog_priority(level: tracing::Level) -> u8 {
+    match level {
+        tracing::Level::ERROR => 3,
+        tracing::Level::WARN => 4,
+        tracing::Level::INFO => 6,
+        _ => 7,
+    }
+}
+
+/// Whether standard error is the journal's stream: `$JOURNAL_STREAM` is `<device>:<inode>` of
+/// the socket systemd connected, and it must be the one file descriptor 2 still is (a child
+/// whose stderr was redirected inherits the variable, not the stream).
+pub fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(value) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = value.to_str().and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    std::fs::metadata("/proc/self/fd/2").is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+}
+
+/// Sends `tracing` output to standard error in the `[+] <iso8601> <msg>` form (with `<N>`
+/// priorities and no time when standard error is the journal). `PRISEM_LOG` (an `EnvFilter`
+/// directive such as `debug` or `prisem_tools=trace`) overrides the verbosity. Calling it twice
+/// is harmless (the second call does nothing).
 pub fn init_tracing(verbosity: Verbosity) {
     let filter = EnvFilter::try_from_env("PRISEM_LOG")
         .unwrap_or_else(|_| EnvFilter::new(verbosity.directive()));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .event_format(PlusFormat)
+        .event_format(PlusFormat {
+            journal: stderr_is_journal(),
+        })
         .try_init();
+}
+
+/// Sends one state change (`READY=1`, `STOPPING=1`, …) to the service manager when
+/// `$NOTIFY_SOCKET` names one (a path, or `@name` for an abstract socket); does nothing
+/// otherwise. Failures are logged at debug level and never fatal: a daemon still serves when
+/// the manager cannot be told.
+pub fn sd_notify(state: &str) {
+    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let sent = UnixDatagram::unbound().and_then(|sock| {
+        let bytes = target.as_encoded_bytes();
+        match bytes.strip_prefix(b"@") {
+            Some(name) => {
+                use std::os::linux::net::SocketAddrExt;
+                let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+                sock.send_to_addr(state.as_bytes(), &addr)
+            }
+            None => sock.send_to(state.as_bytes(), &target),
+        }
+    });
+    if let Err(e) = sent {
+        tracing::debug!("cannot notify the service manager at {target:?}: {e}");
+    }
+}
+
+/// Tells the service manager the daemon is connected and serving (`READY=1`).
+pub fn notify_ready() {
+    sd_notify("READY=1");
+}
+
+/// Tells the service manager the daemon is stopping (`STOPPING=1`).
+pub fn notify_stopping() {
+    sd_notify("STOPPING=1");
+}
+
+/// A reload in progress: created by [`Reload::next`] (which sent `RELOADING=1`), it sends
+/// `READY=1` when dropped, i.e. once the reload is done, whether it worked or not.
+#[derive(Debug)]
+#[must_use = "the reload is over when this is dropped: keep it until the reload is done"]
+pub struct Reloading(());
+
+impl Drop for Reloading {
+    fn drop(&mut self) {
+        notify_ready();
+    }
+}
+
+fn monotonic_usec() -> Option<u64> {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).ok()?;
+    let secs = u64::try_from(ts.tv_sec()).ok()?;
+    let nanos = u64::try_from(ts.tv_nsec()).ok()?;
+    Some(secs.saturating_mul(1_000_000).saturating_add(nanos / 1_000))
 }
 
 /// A shutdown request that any number of tasks can wait for. Cloning shares it.
@@ -131,6 +231,7 @@ impl Shutdown {
                 _ = int.recv() => "SIGINT",
             };
             tracing::info!("{name}: finishing the work in flight, then exiting");
+            notify_stopping();
             trigger.trigger();
         });
         Ok(shutdown)
@@ -156,7 +257,7 @@ impl Shutdown {
     }
 }
 
-/// SIGHUP as a stream of reload requests.
+/// SIGHUP as a stream of reload requests; each one tells the service manager `RELOADING=1`.
 #[derive(Debug)]
 pub struct Reload {
     hup: tokio::signal::unix::Signal,
@@ -170,9 +271,15 @@ impl Reload {
         })
     }
 
-    /// Waits for the next SIGHUP.
-    pub async fn next(&mut self) {
+    /// Waits for the next SIGHUP, tells the service manager a reload started, and returns the
+    /// guard that tells it the reload is over when dropped.
+    pub async fn next(&mut self) -> Reloading {
         self.hup.recv().await;
+        match monotonic_usec() {
+            Some(usec) => sd_notify(&format!("RELOADING=1\nMONOTONIC_USEC={usec}")),
+            None => sd_notify("RELOADING=1"),
+        }
+        Reloading(())
     }
 }
 

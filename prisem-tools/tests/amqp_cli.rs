@@ -26,7 +26,7 @@ fn fetch_raw(queue: &str) -> (BasicProperties, Bytes) {
             .await
             .unwrap()
             .expect("a message");
-        let out = (m.delivery.properties.clone(), m.delivery.body.clone());
+        let out = (m.delivery.properties().clone(), m.delivery.body.clone());
         conn.close().await.unwrap();
         out
     })

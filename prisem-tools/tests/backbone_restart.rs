@@ -1,6 +1,7 @@
 //! The backbone rides through a broker restart: while the broker is away `/send` answers 503,
 //! afterwards it answers 2xx again without a restart of the API, and every message accepted
-//! with 2xx reaches the inbox. The only test in this binary, so restarting the shared test
+//! with 2xx reaches the inbox. A `/stream` open at the time is closed with 1013 and what it
+//! held unacknowledged is delivered again. The only test in this binary, so restarting the shared test
 //! broker disturbs no other test.
 
 use std::collections::BTreeSet;
@@ -9,11 +10,14 @@ use std::time::{Duration, Instant};
 
 use amqp_client::{Connection, ConnectionConfig, RecoveryPolicy};
 use amqp_test_support::{amqp_url, unique_name};
+use futures_util::StreamExt as _;
 use prisem_tools::backbone::store::Store;
 use prisem_tools::backbone::{Backbone, Settings};
 use prisem_tools::daemon::Shutdown;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::Message;
 
 fn broker(args: &[&str]) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/broker");
@@ -24,6 +28,22 @@ fn broker(args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+async fn next_text(ws: &mut Ws) -> Value {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("a frame within 30 s")
+        {
+            Some(Ok(Message::Text(t))) => return serde_json::from_str(t.as_str()).unwrap(),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => panic!("no text frame: {other:?}"),
+        }
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_answers_503_while_the_broker_is_away_and_loses_no_accepted_message() {
@@ -81,6 +101,15 @@ async fn api_answers_503_while_the_broker_is_away_and_loses_no_accepted_message(
         .await
         .unwrap();
     let token = tok["token"].as_str().unwrap().to_owned();
+    let ws_url = format!("{}/stream?prefetch=2", base.replacen("http", "ws", 1));
+    let ws_req = || {
+        let mut req = ws_url.as_str().into_client_request().unwrap();
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        req
+    };
+    // A stream that holds messages without acknowledging them.
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_req()).await.unwrap();
 
     let sender = {
         let (http, base, token, topic) =
@@ -117,10 +146,27 @@ async fn api_answers_503_while_the_broker_is_away_and_loses_no_accepted_message(
         })
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let first = next_text(&mut ws).await;
+    assert_eq!(first["id"], 1);
     broker(&["kill"]);
+    // The stream is closed with "try again later"; its messages go back to the inbox.
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("the stream closed within 30 s of the broker going away")
+        {
+            Some(Ok(Message::Close(c))) => break c,
+            Some(Ok(_)) => continue,
+            other => panic!("no close frame: {other:?}"),
+        }
+    };
+    assert_eq!(close.map(|c| u16::from(c.code)), Some(1013));
     tokio::time::sleep(Duration::from_secs(1)).await;
     let health = http.get(format!("{base}/health")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = health.json().await.unwrap();
+    assert_eq!(body["error"], "broker unavailable", "{body}");
+    assert!(body["detail"].is_string(), "{body}");
     broker(&["start"]);
     let (accepted, saw_503, after) = sender.await.unwrap();
     assert!(
@@ -131,6 +177,13 @@ async fn api_answers_503_while_the_broker_is_away_and_loses_no_accepted_message(
         after >= 20,
         "the API did not recover ({after} accepted after the restart)"
     );
+
+    // A new stream works again once the broker is back, and gets what the first one held.
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_req()).await.unwrap();
+    let again = next_text(&mut ws).await;
+    assert_eq!(again["id"], 1);
+    assert_eq!(again["message"], first["message"]);
+    drop(ws);
 
     let mut received = BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use amqp_client::options::PublishOptions;
 use amqp_client::{BasicProperties, Connection};
 use amqp_test_support::{amqp_url, unique_name};
 use prisem_tools::daemon::Shutdown;
@@ -141,10 +140,8 @@ async fn answers_and_error_replies_keep_the_worker_serving() {
     let ch = server.conn.open_channel().await.unwrap();
     ch.confirm_select().await.unwrap();
     let confirm = ch
-        .basic_publish(
-            "",
-            q,
-            PublishOptions::default(),
+        .publish(
+            amqp_client::Publish::to_queue(q),
             &BasicProperties::default(),
             br#"{"appdata":{}}"#,
         )

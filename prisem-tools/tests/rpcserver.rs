@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use amqp_client::options::{ConsumeOptions, PublishOptions, QueueDeclareOptions};
+use amqp_client::options::{ConsumeOptions, QueueDeclareOptions};
 use amqp_client::{BasicProperties, Connection, ShortStr};
 use amqp_test_support::{amqp_url, unique_name};
 use futures_util::StreamExt;
@@ -202,7 +202,8 @@ async fn a_killed_worker_leaves_its_request_to_another_and_one_reply_arrives() {
     let props = BasicProperties::default()
         .with_reply_to(ShortStr::new(&reply_queue).unwrap())
         .with_correlation_id(ShortStr::from_static("the-one-request"));
-    ch.basic_publish("", &queue, PublishOptions::default(), &props, &body)
+    let _confirm = ch
+        .publish(amqp_client::Publish::to_queue(&queue), &props, &body)
         .await
         .unwrap();
 
@@ -219,7 +220,7 @@ async fn a_killed_worker_leaves_its_request_to_another_and_one_reply_arrives() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        reply.properties.correlation_id.as_deref(),
+        reply.properties().correlation_id.as_deref(),
         Some("the-one-request")
     );
     let env = Envelope::parse(&reply.body).unwrap();

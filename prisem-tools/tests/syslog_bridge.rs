@@ -107,7 +107,7 @@ async fn collect(conn: &Connection, queue: &str, n: usize, within: Duration) -> 
             Some(m) => {
                 let d = &m.delivery;
                 let headers = d
-                    .properties
+                    .properties()
                     .headers
                     .iter()
                     .flat_map(|t| t.iter())
@@ -115,7 +115,7 @@ async fn collect(conn: &Connection, queue: &str, n: usize, within: Duration) -> 
                         Some((k.to_string(), v.as_str()?.to_string()))
                     })
                     .collect();
-                assert_eq!(d.properties.delivery_mode, Some(2), "persistent");
+                assert_eq!(d.properties().delivery_mode, Some(2), "persistent");
                 out.push(Delivered {
                     key: d.routing_key.to_string(),
                     headers,
@@ -290,7 +290,7 @@ async fn logger_over_udp_tcp_octet_counting_and_unix_socket() {
         .find(|l| l.contains("received="))
         .unwrap_or_else(|| panic!("no stats line in {stderr}"));
     assert!(
-        stats.contains("received=5 published=5 confirmed=5 unrouted=0 pending=0"),
+        stats.contains("received=5 replayed=0 published=5 unrouted=0 sent=5 buffered=0 buffered_bytes=0 spooled=0 spool_bytes=0 dropped=0"),
         "{stats}"
     );
     assert!(stats.contains("unparsed=1"), "{stats}");

@@ -7,10 +7,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use amqp_wire::{basic, channel, BasicProperties, Method, PublishRef, ReplyCode};
+use amqp_wire::{
+    basic, channel, AmqpMethod, BasicProperties, Method, PublishRef, ReplyCode, SyncMethod,
+};
 
 use super::content::{Assembly, Incoming};
-use super::{encode, method_name, short, CommandError, Event, Phase, Proto, Reply};
+use super::{encode, short, CommandError, Event, Phase, Proto, Reply};
 use crate::config::ConnectionConfig;
 use crate::error::{CloseReason, Error, Initiator, Scope};
 
@@ -136,7 +138,7 @@ impl<T, U> Proto<T, U> {
             self.channels.resize_with(idx + 1, || None);
         }
         let mut rpcs = VecDeque::new();
-        rpcs.push_back((expect_for(channel::CLASS_ID, 10), token));
+        rpcs.push_back((channel::Open::REPLY_IDS, token));
         if let Some(slot) = self.channels.get_mut(idx) {
             let user = slot.take().and_then(|c| c.user);
             *slot = Some(Chan {
@@ -229,7 +231,7 @@ impl<T, U> Proto<T, U> {
         token: T,
     ) -> Result<(), CommandError> {
         let chan = self.open_chan(channel)?;
-        let expect = expect_for(method.class_id(), method.method_id());
+        let expect = method.reply_ids();
         if let Method::ConfirmSelect(_) = method {
             // Publishes are counted from the moment the broker sees confirm.select, so
             // counting starts now, not at select-ok.
@@ -303,8 +305,7 @@ impl<T, U> Proto<T, U> {
         if chan.phase == ChanPhase::AwaitCloseOk {
             return Err(CommandError::ChannelNotOpen);
         }
-        chan.rpcs
-            .push_back((expect_for(channel::CLASS_ID, 40), token));
+        chan.rpcs.push_back((channel::Close::REPLY_IDS, token));
         if chan.phase != ChanPhase::Closing {
             chan.phase = ChanPhase::Closing;
             let close = channel::Close {
@@ -436,7 +437,7 @@ impl<T, U> Proto<T, U> {
                         .rpcs
                         .iter()
                         .flat_map(|(expect, _)| expect.iter())
-                        .filter_map(|&(c, m)| method_name(c, m))
+                        .filter_map(|&(c, m)| Method::name_of(c, m))
                         .collect::<Vec<_>>();
                     let waiting = if waiting.is_empty() {
                         "no reply".to_owned()
@@ -480,7 +481,7 @@ impl<T, U> Proto<T, U> {
         else {
             return;
         };
-        let close_ids = (channel::CLASS_ID, 41);
+        let close_ids = (channel::CloseOk::CLASS_ID, channel::CloseOk::METHOD_ID);
         let mut failed = Vec::new();
         for (expect, token) in chan.rpcs.drain(..) {
             if expect.contains(&close_ids) {
@@ -532,36 +533,6 @@ pub(super) fn live<T, U>(channels: &mut [Option<Chan<T, U>>], id: u16) -> Option
     match channels.get_mut(usize::from(id)) {
         Some(Some(c)) if c.phase != ChanPhase::Detached => Some(c),
         _ => None,
-    }
-}
-
-/// Replies that answer the synchronous method `(class, method)`.
-pub(super) fn expect_for(class_id: u16, method_id: u16) -> Expect {
-    match (class_id, method_id) {
-        (20, 10) => &[(20, 11)],
-        (20, 20) => &[(20, 21)],
-        (20, 40) => &[(20, 41)],
-        (40, 10) => &[(40, 11)],
-        (40, 20) => &[(40, 21)],
-        (40, 30) => &[(40, 31)],
-        // RabbitMQ errata: exchange.unbind-ok is method 51.
-        (40, 40) => &[(40, 51)],
-        (50, 10) => &[(50, 11)],
-        (50, 20) => &[(50, 21)],
-        (50, 30) => &[(50, 31)],
-        (50, 40) => &[(50, 41)],
-        (50, 50) => &[(50, 51)],
-        (60, 10) => &[(60, 11)],
-        (60, 20) => &[(60, 21)],
-        (60, 30) => &[(60, 31)],
-        (60, 70) => &[(60, 71), (60, 72)],
-        // RabbitMQ errata: basic.recover is answered by recover-ok.
-        (60, 110) => &[(60, 111)],
-        (85, 10) => &[(85, 11)],
-        (90, 10) => &[(90, 11)],
-        (90, 20) => &[(90, 21)],
-        (90, 30) => &[(90, 31)],
-        _ => &[],
     }
 }
 

@@ -3,7 +3,7 @@
 //! handed on as that frame's own bytes; the announced size is checked against the client's
 //! limit before anything is buffered.
 
-use amqp_wire::{basic, BasicProperties, ReplyCode};
+use amqp_wire::{basic, RawProperties, ReplyCode};
 use bytes::{Bytes, BytesMut};
 
 use super::channels::{live, ChanPhase};
@@ -13,7 +13,7 @@ use super::{Event, Proto, Reply};
 #[derive(Debug)]
 pub(super) struct Assembly<T> {
     pub(super) kind: Incoming<T>,
-    header: Option<(u64, BasicProperties)>,
+    header: Option<(u64, RawProperties)>,
     body: Body,
 }
 
@@ -87,7 +87,7 @@ impl<T, U> Proto<T, U> {
         id: u16,
         class_id: u16,
         body_size: u64,
-        properties: BasicProperties,
+        properties: RawProperties,
     ) {
         let max = self.settings.max_message_size;
         let Some(chan) = live(&mut self.channels, id) else {

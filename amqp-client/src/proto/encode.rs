@@ -18,7 +18,7 @@ pub(crate) fn method(out: &mut BytesMut, channel: u16, method: &Method) {
 
 /// A heartbeat frame: type 8, channel 0, size 0, end octet.
 pub(crate) fn heartbeat(out: &mut BytesMut) {
-    out.put_slice(&[8, 0, 0, 0, 0, 0, 0, 0xCE]);
+    out.put_slice(&amqp_wire::Frame::HEARTBEAT_BYTES);
 }
 
 /// `basic.publish` followed by its content, contiguous in `out`, bodies split so that no frame

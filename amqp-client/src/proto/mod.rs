@@ -46,15 +46,14 @@ mod content;
 pub(crate) mod encode;
 mod handshake;
 mod heartbeat;
-mod names;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use amqp_wire::{
-    basic, connection, BasicProperties, FieldTable, Frame, FrameDecoder, Method, ReplyCode,
-    ShortStr, WireError,
+    basic, connection, FieldTable, Frame, FrameDecoder, Method, RawProperties, ReplyCode, ShortStr,
+    WireError,
 };
 use bytes::{Bytes, BytesMut};
 
@@ -64,12 +63,9 @@ use crate::error::{CloseReason, Error};
 
 use channels::Chan;
 use heartbeat::Heartbeat;
-pub(crate) use names::method_name;
 
-/// The protocol header a client opens with.
-const PROTOCOL_HEADER: &[u8; 8] = b"AMQP\x00\x00\x09\x01";
 /// Spec: frame-min-size. Peers must accept frames this large before tuning.
-const FRAME_MIN_SIZE: u32 = 4096;
+const FRAME_MIN_SIZE: u32 = amqp_wire::constants::FRAME_MIN_SIZE;
 /// The largest frame accepted before tune: generous, since some servers announce big
 /// property tables in connection.start.
 const HANDSHAKE_FRAME_MAX: u32 = 131_072;
@@ -91,7 +87,7 @@ pub(crate) enum Reply {
     /// The reply method (`queue.declare-ok`, `basic.get-empty`, …).
     Method(Method),
     /// `basic.get-ok` with its message.
-    GetOk(Box<(basic::GetOk, BasicProperties, Bytes)>),
+    GetOk(Box<(basic::GetOk, RawProperties, Bytes)>),
 }
 
 /// Something the state machine tells its owner.
@@ -112,14 +108,15 @@ pub(crate) enum Event<T, U = ()> {
     Delivery {
         channel: u16,
         deliver: basic::Deliver,
-        properties: BasicProperties,
+        /// Checked but not decoded: the application decodes them if it looks.
+        properties: RawProperties,
         body: Bytes,
     },
     /// A message the broker could not route (`mandatory`) and sent back.
     Returned {
         channel: u16,
         returned: basic::Return,
-        properties: BasicProperties,
+        properties: RawProperties,
         body: Bytes,
     },
     /// A publisher confirm: `ack` (or nack) for `delivery_tag`, and all before it if
@@ -232,7 +229,7 @@ impl<T, U> Proto<T, U> {
     /// handshake must finish by `now + cfg.connect_timeout`.
     pub(crate) fn new(cfg: &ConnectionConfig, now: Instant) -> Self {
         let mut out = BytesMut::with_capacity(64 * 1024);
-        out.extend_from_slice(PROTOCOL_HEADER);
+        out.extend_from_slice(&amqp_wire::ProtocolHeader::AMQP_0_9_1.to_bytes());
         Self {
             settings: Settings {
                 username: cfg.credentials.username.clone(),
@@ -416,7 +413,7 @@ impl<T, U> Proto<T, U> {
                     channel,
                     header.class_id,
                     header.body_size,
-                    header.properties.decode(),
+                    header.properties,
                 ),
                 Phase::Closing | Phase::Closed => {}
                 _ => self.violation_ids(

@@ -3,12 +3,11 @@
 use std::time::{Duration, Instant};
 
 use amqp_wire::{
-    basic, channel, connection, queue, BasicProperties, ContentHeader, FieldTable, Frame,
+    basic, channel, connection, exchange, queue, BasicProperties, ContentHeader, FieldTable, Frame,
     FrameDecoder, Method, ReplyCode, ShortStr,
 };
 use bytes::{Bytes, BytesMut};
 
-use super::channels::expect_for;
 use super::handshake::{negotiate, sasl_response};
 use super::*;
 use crate::config::ConnectionConfig;
@@ -522,7 +521,7 @@ fn deliveries_are_assembled_and_single_frame_bodies_are_not_copied() {
             ..
         }] => {
             assert_eq!(d, &deliver);
-            assert_eq!(properties, &props);
+            assert_eq!(properties.decode(), props);
             assert_eq!(got, &body);
             assert_eq!(
                 got.as_ptr(),
@@ -1208,11 +1207,21 @@ fn channel_numbers_are_bounded_by_channel_max() {
 
 #[test]
 fn method_names_cover_errata_ids() {
-    assert_eq!(method_name(40, 51), Some("exchange.unbind-ok"));
-    assert_eq!(method_name(60, 111), Some("basic.recover-ok"));
-    assert_eq!(method_name(99, 1), None);
-    assert_eq!(expect_for(40, 40), &[(40, 51)]);
-    assert_eq!(expect_for(60, 70), &[(60, 71), (60, 72)]);
+    assert_eq!(Method::name_of(40, 51), Some("exchange.unbind-ok"));
+    assert_eq!(Method::name_of(60, 111), Some("basic.recover-ok"));
+    assert_eq!(Method::name_of(99, 1), None);
+    assert_eq!(
+        Method::from(exchange::Unbind::default()).reply_ids(),
+        &[(40, 51)]
+    );
+    assert_eq!(
+        Method::from(basic::Get::default()).reply_ids(),
+        &[(60, 71), (60, 72)]
+    );
+    assert_eq!(
+        Method::from(basic::Recover::default()).reply_ids(),
+        &[(60, 111)]
+    );
 }
 
 /// A connection whose channels carry an owner's record, through the handshake.

@@ -4,7 +4,6 @@
 mod clients;
 mod report;
 mod stats;
-mod uri;
 mod usage;
 
 use std::path::PathBuf;

@@ -14,10 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amqp_client::options::{
-    BindOptions, ConsumeOptions, ExchangeDeclareOptions, ExchangeKind, PublishOptions, QosOptions,
+    BindOptions, ConsumeOptions, ExchangeDeclareOptions, ExchangeKind, QosOptions,
     QueueDeclareOptions, QueueDeleteOptions,
 };
 use amqp_client::{Channel, Connection, Delivery};
+use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt as _;
 use tokio::sync::Mutex;
 
@@ -236,11 +237,24 @@ async fn forward_once(conn: &Connection, id: &str, stop: &Shutdown) -> Result<()
         .basic_consume(&broadcast(id), ConsumeOptions::default())
         .await
         .map_err(s)?;
+    // Copies published and waiting for the broker's verdict: up to the prefetch per source,
+    // so one confirm round trip is not paid per message.
+    let mut confirms = FuturesUnordered::new();
     loop {
         let (next, source) = tokio::select! {
             _ = stop.requested() => {
                 let _ = ch.close().await;
                 return Ok(());
+            }
+            Some(settled) = confirms.next(), if !confirms.is_empty() => {
+                match settled {
+                    Ok(()) => continue,
+                    Err(e) if is_transient(&e) => continue,
+                    Err(e) => {
+                        let _ = ch.close().await;
+                        return Err(e.to_string());
+                    }
+                }
             }
             d = out.next() => (d, Source::Outbox),
             d = bc.next() => (d, Source::Broadcast),
@@ -252,7 +266,10 @@ async fn forward_once(conn: &Connection, id: &str, stop: &Shutdown) -> Result<()
             Some(Err(e)) if e.is_retryable() => continue,
             Some(Err(e)) => e.to_string(),
             Some(Ok(d)) => match relay(&ch, d, source).await {
-                Ok(()) => continue,
+                Ok(settle) => {
+                    confirms.push(settle);
+                    continue;
+                }
                 Err(e) if e.is_retryable() => continue,
                 Err(e) => e.to_string(),
             },
@@ -263,36 +280,59 @@ async fn forward_once(conn: &Connection, id: &str, stop: &Shutdown) -> Result<()
     }
 }
 
-/// Republishes one delivery and settles it by the broker's verdict on the copy.
-async fn relay(ch: &Channel, d: Delivery, source: Source) -> amqp_client::Result<()> {
+/// A failure that recovery takes care of: the connection went away (the broker redelivers the
+/// source), or the source can no longer be settled because it did.
+fn is_transient(e: &amqp_client::Error) -> bool {
+    e.is_retryable() || matches!(e, amqp_client::Error::StaleDelivery { .. })
+}
+
+/// Republishes one delivery; the returned future settles the source by the broker's verdict on
+/// the copy.
+async fn relay(
+    ch: &Channel,
+    d: Delivery,
+    source: Source,
+) -> amqp_client::Result<impl std::future::Future<Output = amqp_client::Result<()>>> {
     let (exchange, key) = match source {
         Source::Outbox => (
             PUBLISH_EXCHANGE,
-            d.properties.kind.as_deref().unwrap_or_default().to_owned(),
+            d.properties()
+                .kind
+                .as_deref()
+                .unwrap_or_default()
+                .to_owned(),
         ),
         Source::Broadcast => (BROADCAST_EXCHANGE, String::new()),
     };
     let published = ch
-        .basic_publish(
-            exchange,
-            &key,
-            PublishOptions::default(),
-            &d.properties,
+        .publish(
+            amqp_client::Publish::exchange(exchange).routing_key(&key),
+            d.properties(),
             &d.body,
         )
         .await;
-    let verdict = match published {
-        Ok(confirm) => confirm.await,
-        Err(e) => Err(e),
-    };
-    match verdict {
-        Ok(c) if c.is_ack() => d.ack(),
-        Ok(_) => d.nack(true),
-        // The connection went away: the source is redelivered once it is back.
-        Err(e) if e.is_retryable() => Err(e),
+    let confirm = match published {
+        Ok(confirm) => confirm,
+        Err(e) if e.is_retryable() => return Err(e),
         Err(e) => {
             let _ = d.nack(true);
-            Err(e)
+            return Err(e);
         }
-    }
+    };
+    Ok(async move {
+        let verdict = confirm.await;
+        if let Ok(c) = &verdict {
+            crate::metrics::confirmation(c);
+        }
+        match verdict {
+            Ok(c) if c.is_ack() => d.ack(),
+            Ok(_) => d.nack(true),
+            // The connection went away: the source is redelivered once it is back.
+            Err(e) if e.is_retryable() => Err(e),
+            Err(e) => {
+                let _ = d.nack(true);
+                Err(e)
+            }
+        }
+    })
 }

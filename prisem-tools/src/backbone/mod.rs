@@ -7,6 +7,7 @@
 //! - [`bus`]: the per-client queues, the `soar-publish` topic exchange and the broadcast
 //!   fanout, and the forwarders (publisher confirms, source acked after the confirm).
 //! - [`api`]: the axum router.
+//! - [`stream`]: the `/stream` websocket.
 //!
 //! [`Backbone::start`] ties them together; [`Backbone::serve`] answers HTTP on a listener until
 //! a [`Shutdown`].
@@ -14,6 +15,7 @@
 pub mod api;
 pub mod bus;
 pub mod store;
+pub mod stream;
 pub mod token;
 
 use std::time::Duration;
@@ -162,8 +164,12 @@ impl Backbone {
             })
         };
         let stop = shutdown.clone();
+        let state = self.state.clone();
         let r = axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move { stop.requested().await })
+            .with_graceful_shutdown(async move {
+                stop.requested().await;
+                state.close_streams();
+            })
             .await;
         shutdown.trigger();
         let _ = sync.await;

@@ -25,7 +25,7 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE clients (
     );"];
 
 /// A client as the API shows it (never with its secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClientRecord {
     /// The client's id, also the prefix of its queue names.
     pub client_id: String,

@@ -14,7 +14,7 @@ use prisem_tools::daemon::Shutdown;
 /// The Communications Backbone: an HTTP API and a topic/broadcast bus over RabbitMQ.
 #[derive(Debug, Parser)]
 #[command(name = "backbone", version)]
-struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     common: CommonOpts,
 
@@ -25,6 +25,9 @@ struct Cli {
     /// The client database [default: $STATE_DIRECTORY/backbone.db or ./backbone.db].
     #[arg(long, value_name = "FILE")]
     db: Option<PathBuf>,
+
+    #[command(flatten)]
+    metrics: prisem_tools::metrics::MetricsOpts,
 
     #[command(subcommand)]
     command: Option<Cmd>,
@@ -119,6 +122,7 @@ fn client_cmd(store: &Store, cmd: ClientCmd, listen: std::net::SocketAddr) -> Re
 }
 
 async fn serve(cli: Cli, store: Store) -> Result<(), String> {
+    cli.metrics.start("backbone").await?;
     let cfg = cli.common.config("backbone");
     let conn = connect(&cfg, "backbone", &cli.common).await?;
     let hours: f64 = match env_nonempty("SOAR_TOKEN_LIFETIME") {
@@ -148,6 +152,7 @@ async fn serve(cli: Cli, store: Store) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", cli.listen))?;
     tracing::info!("listening on {}", cli.listen);
     let shutdown = Shutdown::on_signals().map_err(|e| e.to_string())?;
+    prisem_tools::daemon::notify_ready();
     bb.serve(listener, shutdown)
         .await
         .map_err(|e| e.to_string())

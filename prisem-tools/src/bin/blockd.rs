@@ -15,7 +15,7 @@ use prisem_tools::identity::Identity;
 /// Applies block messages with nftables (or operator commands), one fixed argv per action.
 #[derive(Debug, Parser)]
 #[command(name = "blockd", version)]
-struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     common: CommonOpts,
     /// Print the argv of each action as a JSON line instead of running it.
@@ -33,6 +33,8 @@ struct Args {
     /// The durable queue blockd consumes.
     #[arg(long, default_value = "blockd")]
     queue: String,
+    #[command(flatten)]
+    metrics: prisem_tools::metrics::MetricsOpts,
 }
 
 #[tokio::main]
@@ -57,6 +59,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = args.metrics.start("blockd").await {
+        eprintln!("blockd: {e}");
+        return ExitCode::FAILURE;
+    }
     let conn = match connect(&args.common.config("blockd"), "blockd", &args.common).await {
         Ok(c) => c,
         Err(e) => {

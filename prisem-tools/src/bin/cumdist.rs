@@ -13,7 +13,7 @@ use prisem_tools::cli::clients::read_input;
 /// site by descending count, then `ALLSITES total 100.00`.
 #[derive(Debug, Parser)]
 #[command(name = "cumdist", version)]
-struct Args {
+pub(crate) struct Args {
     /// crosscor's output [default: standard input].
     #[arg(value_name = "FILE", default_value = "-")]
     input: PathBuf,

@@ -16,7 +16,7 @@ use prisem_tools::sshwatch::WatchConfig;
 /// Turns repeated sshd failures into "block this address" messages.
 #[derive(Debug, Parser)]
 #[command(name = "sshwatch", version)]
-struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     common: CommonOpts,
     /// Failures within the window that trigger a block.
@@ -46,6 +46,8 @@ struct Args {
     /// The firewall exchange.
     #[arg(long, default_value = "firewall")]
     firewall_exchange: String,
+    #[command(flatten)]
+    metrics: prisem_tools::metrics::MetricsOpts,
 }
 
 #[tokio::main]
@@ -59,6 +61,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = args.metrics.start("sshwatch").await {
+        eprintln!("sshwatch: {e}");
+        return ExitCode::FAILURE;
+    }
     let conn = match connect(&args.common.config("sshwatch"), "sshwatch", &args.common).await {
         Ok(c) => c,
         Err(e) => {

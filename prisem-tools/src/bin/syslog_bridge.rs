@@ -19,7 +19,7 @@ use prisem_tools::syslog::{run, BridgeConfig};
 /// Syslog → AMQP bridge: every event to the `syslog` topic exchange, routing key = program.
 #[derive(Debug, Parser)]
 #[command(name = "syslog-bridge", version)]
-struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     common: CommonOpts,
     /// Listen for syslog datagrams on ADDR:PORT (repeatable).
@@ -46,13 +46,21 @@ struct Args {
     /// Program alias FROM=TO (repeatable; sshd-session=sshd is always set).
     #[arg(long, value_name = "FROM=TO")]
     alias: Vec<String>,
-    /// Messages buffered in memory while the broker is away or slow.
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
-    buffer: usize,
-    /// Directory keeping messages the broker had not confirmed at shutdown; replayed first at
-    /// the next start.
+    /// Bytes of messages held in memory while the broker is away or slow (K, M, G suffixes);
+    /// past it they go to the spool.
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
+    buffer: u64,
+    /// Spool directory: messages past the memory buffer, and those the broker had not
+    /// confirmed at shutdown, in append-only segments replayed in order.
     #[arg(long, value_name = "DIR")]
     spool: Option<PathBuf>,
+    /// Most bytes the spool may take; when full, stream listeners stop reading and datagrams
+    /// are dropped (and counted).
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    spool_max: u64,
+    /// Receive buffer asked for each UDP socket (0: the system's default).
+    #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = parse_size)]
+    udp_rcvbuf: u64,
     /// Seconds a shutdown waits for the broker's confirms before spooling the rest.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     drain_timeout: u64,
@@ -62,6 +70,28 @@ struct Args {
     /// Log exchange for the stats line.
     #[arg(long, default_value = "logs")]
     log_exchange: String,
+    #[command(flatten)]
+    metrics: prisem_tools::metrics::MetricsOpts,
+}
+
+/// A size in bytes, with an optional K, M or G suffix (powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (digits, unit) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (s.get(..i).unwrap_or(""), Some(c)),
+        _ => (s, None),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number of bytes, like 65536, 64K, 64M or 1G"))?;
+    let shift = match unit.map(|c| c.to_ascii_uppercase()) {
+        None => 0,
+        Some('K') => 10,
+        Some('M') => 20,
+        Some('G') => 30,
+        Some(c) => return Err(format!("{s:?}: unknown size suffix {c:?} (K, M or G)")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?}: too large"))
 }
 
 #[tokio::main]
@@ -100,6 +130,12 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let stats = std::sync::Arc::new(prisem_tools::syslog::Stats::default());
+    prisem_tools::metrics::register_syslog(stats.clone());
+    if let Err(e) = args.metrics.start("syslog-bridge").await {
+        eprintln!("syslog-bridge: {e}");
+        return ExitCode::FAILURE;
+    }
     let cfg_file = args.common.config("syslog-bridge");
     let conn = match connect(&cfg_file, "syslog-bridge", &args.common).await {
         Ok(c) => c,
@@ -124,10 +160,13 @@ async fn main() -> ExitCode {
         max_message: args.max_message,
         exchange: args.exchange,
         routing,
-        buffer: args.buffer,
+        buffer_bytes: args.buffer,
+        spool_limit: args.spool_max,
+        udp_rcvbuf: (args.udp_rcvbuf > 0).then_some(args.udp_rcvbuf as usize),
         stats_interval: Duration::from_secs(args.stats_interval.max(1)),
         drain_timeout: Duration::from_secs(args.drain_timeout),
         spool: args.spool,
+        stats: Some(stats),
         ..Default::default()
     };
     let log = {

@@ -3,15 +3,14 @@
 //! The URI from `--url` (or `AMQP_URL`) is the starting point; `--server`, `--port`, `--vhost`,
 //! `--username`, `--password` (or `--authfile`), `--heartbeat`, `--connection-name`, `--ssl` and
 //! the TLS files each replace their part of it. Without a URL the start is
-//! `amqp://localhost:5672/` as user `guest`. The result is composed back into one URI, with every
-//! part percent-encoded, and handed to the client's URI parser, so the same rules apply however
-//! the connection was described.
+//! `amqp://localhost:5672/` as user `guest`. Both go through the client's one URI model
+//! (`AmqpUri`), so the same rules apply however the connection was described.
 
 use std::path::{Path, PathBuf};
 
-use amqp_client::uri::{AmqpUri, Scheme, TlsVerify};
+use amqp_client::uri::{AmqpUri, Scheme};
+use amqp_client::SaslMechanism;
 use clap::Args;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::exit::Failure;
 
@@ -158,159 +157,6 @@ fn read_authfile(path: &Path) -> Result<AuthFile, Failure> {
         .map_err(|e| Failure::usage(format!("malformed --authfile {}: {e}", path.display())))
 }
 
-/// Characters left as they are in every URI component: RFC 3986's unreserved set.
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-fn enc(s: &str) -> String {
-    utf8_percent_encode(s, COMPONENT).to_string()
-}
-
-/// The parts of a RabbitMQ URI, before they are written out.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct UriParts {
-    /// `amqps` when true, else `amqp`.
-    pub tls: bool,
-    /// User name, if any.
-    pub username: Option<String>,
-    /// Password, if any (only written with a user name).
-    pub password: Option<String>,
-    /// Host name or address (IPv6 without brackets).
-    pub host: String,
-    /// Port, if not the scheme's default.
-    pub port: Option<u16>,
-    /// The other nodes of a cluster (`amqp://h1,h2:5673/`), each with its port if not the
-    /// scheme's default; written after `host`, separated by commas.
-    pub more_hosts: Vec<(String, Option<u16>)>,
-    /// Virtual host, if not the default `/`.
-    pub vhost: Option<String>,
-    /// Query parameters, in order.
-    pub query: Vec<(String, String)>,
-}
-
-impl core::fmt::Debug for UriParts {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("UriParts")
-            .field("tls", &self.tls)
-            .field("username", &self.username)
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("more_hosts", &self.more_hosts)
-            .field("vhost", &self.vhost)
-            .field("query", &self.query)
-            .finish_non_exhaustive()
-    }
-}
-
-impl UriParts {
-    /// Writes the URI, percent-encoding every component (a `/` in the vhost becomes `%2F`).
-    pub fn compose(&self) -> String {
-        let mut out = String::from(if self.tls { "amqps://" } else { "amqp://" });
-        if let Some(user) = &self.username {
-            out.push_str(&enc(user));
-            if let Some(pass) = &self.password {
-                out.push(':');
-                out.push_str(&enc(pass));
-            }
-            out.push('@');
-        }
-        let hosts = std::iter::once((&self.host, self.port))
-            .chain(self.more_hosts.iter().map(|(h, p)| (h, *p)));
-        for (i, (host, port)) in hosts.enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            if host.contains(':') {
-                // An IPv6 literal: brackets, no encoding (the colons are the address).
-                out.push('[');
-                out.push_str(host);
-                out.push(']');
-            } else {
-                out.push_str(&enc(host));
-            }
-            if let Some(port) = port {
-                out.push(':');
-                out.push_str(&port.to_string());
-            }
-        }
-        out.push('/');
-        out.push_str(&enc(self.vhost.as_deref().unwrap_or("/")));
-        for (i, (k, v)) in self.query.iter().enumerate() {
-            out.push(if i == 0 { '?' } else { '&' });
-            out.push_str(&enc(k));
-            out.push('=');
-            out.push_str(&enc(v));
-        }
-        out
-    }
-
-    /// The parts of an already parsed URI (all of them, so nothing it said is lost).
-    pub fn from_uri(uri: &AmqpUri) -> Self {
-        let mut query = Vec::new();
-        let mut q = |k: &str, v: String| query.push((k.to_owned(), v));
-        if let Some(h) = uri.heartbeat {
-            q("heartbeat", h.to_string());
-        }
-        if let Some(f) = uri.frame_max {
-            q("frame_max", f.to_string());
-        }
-        if let Some(c) = uri.channel_max {
-            q("channel_max", c.to_string());
-        }
-        if let Some(t) = uri.connection_timeout {
-            q("connection_timeout", t.as_millis().to_string());
-        }
-        for m in &uri.auth_mechanisms {
-            q("auth_mechanism", m.name().to_ascii_lowercase());
-        }
-        if let Some(n) = &uri.connection_name {
-            q("connection_name", n.clone());
-        }
-        let tls = &uri.tls;
-        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
-        if let Some(p) = path(&tls.ca_cert_file) {
-            q("cacertfile", p);
-        }
-        if let Some(p) = path(&tls.cert_file) {
-            q("certfile", p);
-        }
-        if let Some(p) = path(&tls.key_file) {
-            q("keyfile", p);
-        }
-        if let Some(s) = &tls.server_name {
-            q("server_name_indication", s.clone());
-        }
-        if tls.verify == TlsVerify::VerifyNone {
-            q("verify", "verify_none".into());
-        }
-        Self {
-            tls: uri.scheme == Scheme::Amqps,
-            username: uri.username.clone(),
-            password: uri.password.clone(),
-            host: uri.host.clone(),
-            port: (uri.port != uri.scheme.default_port()).then_some(uri.port),
-            more_hosts: uri
-                .endpoints
-                .iter()
-                .map(|e| {
-                    let port = (e.port != uri.scheme.default_port()).then_some(e.port);
-                    (e.host.clone(), port)
-                })
-                .collect(),
-            vhost: (uri.vhost != "/").then(|| uri.vhost.clone()),
-            query,
-        }
-    }
-
-    fn set_query(&mut self, key: &str, value: String) {
-        self.query.retain(|(k, _)| k != key);
-        self.query.push((key.to_owned(), value));
-    }
-}
-
 /// Splits rabbitmq-c's `--server host:port`; a bare IPv6 address (several colons) is a host.
 fn split_server(server: &str) -> Result<(String, Option<u16>), Failure> {
     if let Some(v6) = server.strip_prefix('[') {
@@ -339,19 +185,13 @@ fn parse_port(server: &str, port: &str) -> Result<u16, Failure> {
 }
 
 impl ConnOpts {
-    /// The URI these options describe, composed from `--url` and the options that override its
-    /// parts. `default_name` is the connection name used when none is given.
-    pub fn uri(&self, default_name: &str) -> Result<String, Failure> {
-        let mut parts = match self.url.as_deref().filter(|u| !u.trim().is_empty()) {
-            Some(url) => {
-                let uri = AmqpUri::parse(url)
-                    .map_err(|e| Failure::usage(format!("bad --url / AMQP_URL: {e}")))?;
-                UriParts::from_uri(&uri)
-            }
-            None => UriParts {
-                host: "localhost".into(),
-                ..UriParts::default()
-            },
+    /// The URI these options describe: `--url` with the parts the other options replace.
+    /// `default_name` is the connection name used when none is given.
+    pub fn uri(&self, default_name: &str) -> Result<AmqpUri, Failure> {
+        let mut uri = match self.url.as_deref().filter(|u| !u.trim().is_empty()) {
+            Some(url) => AmqpUri::parse(url)
+                .map_err(|e| Failure::usage(format!("bad --url / AMQP_URL: {e}")))?,
+            None => AmqpUri::default(),
         };
         if let Some(server) = &self.server {
             let (host, port) = split_server(server)?;
@@ -364,79 +204,76 @@ impl ConnOpts {
                 ));
             }
             // --server names the one broker to use.
-            parts.host = host;
-            parts.more_hosts.clear();
-            if port.is_some() {
-                parts.port = port;
+            uri = uri.with_host(host);
+            if let Some(port) = port {
+                uri = uri.with_port(port);
             }
         }
-        if self.ssl && !parts.tls {
-            parts.tls = true;
-            // The plain default port is not where TLS listens.
-            if parts.port == Some(amqp_client::uri::AMQP_PORT) {
-                parts.port = None;
-            }
-            for (_, port) in &mut parts.more_hosts {
-                if *port == Some(amqp_client::uri::AMQP_PORT) {
-                    *port = None;
-                }
-            }
+        if self.ssl && uri.scheme != Scheme::Amqps {
+            // Hosts on the plain default port move to the TLS default port.
+            uri = uri.with_scheme(Scheme::Amqps);
         }
         if let Some(port) = self.port {
-            parts.port = Some(port);
+            uri = uri.with_port(port);
         }
         if let Some(vhost) = &self.vhost {
-            parts.vhost = Some(vhost.clone());
+            uri = uri.with_vhost(vhost.clone());
         }
         if let Some(path) = &self.authfile {
             let auth = read_authfile(path)?;
-            parts.username = Some(auth.username);
-            parts.password = Some(auth.password);
+            uri = uri
+                .with_username(auth.username)
+                .with_password(auth.password);
         }
         if let Some(user) = &self.username {
-            parts.username = Some(user.clone());
+            uri = uri.with_username(user.clone());
         }
         if let Some(pass) = &self.password {
-            if parts.username.is_none() {
-                parts.username = Some("guest".into());
+            if uri.username.is_none() {
+                uri = uri.with_username("guest");
             }
-            parts.password = Some(pass.clone());
+            uri = uri.with_password(pass.clone());
         }
         if let Some(m) = &self.auth_mechanism {
-            parts.set_query("auth_mechanism", m.to_ascii_lowercase());
+            let mechanism = SaslMechanism::from_name(m).ok_or_else(|| {
+                Failure::usage(format!(
+                    "--auth-mechanism: `{m}` is not one of plain, amqplain, external"
+                ))
+            })?;
+            uri = uri.with_auth_mechanism(mechanism);
         }
         if let Some(h) = self.heartbeat {
-            parts.set_query("heartbeat", h.to_string());
+            uri = uri.with_heartbeat(h);
         }
         match &self.connection_name {
-            Some(name) => parts.set_query("connection_name", name.clone()),
-            None if !parts.query.iter().any(|(k, _)| k == "connection_name") => {
-                parts.set_query("connection_name", default_name.to_owned());
+            Some(name) => uri = uri.with_connection_name(name.clone()),
+            None if uri.connection_name.is_none() => {
+                uri = uri.with_connection_name(default_name);
             }
             None => {}
         }
-        for (flag, key, value) in [
-            ("--cacert", "cacertfile", &self.cacert),
-            ("--cert", "certfile", &self.cert),
-            ("--key", "keyfile", &self.key),
+        for (flag, file, value) in [
+            ("--cacert", &mut uri.tls.ca_cert_file, &self.cacert),
+            ("--cert", &mut uri.tls.cert_file, &self.cert),
+            ("--key", &mut uri.tls.key_file, &self.key),
         ] {
             if let Some(path) = value {
-                if !parts.tls {
+                if uri.scheme != Scheme::Amqps {
                     return Err(Failure::usage(format!(
                         "{flag} needs a TLS connection: add --ssl or use an amqps:// URL"
                     )));
                 }
-                parts.set_query(key, path.to_string_lossy().into_owned());
+                *file = Some(path.clone());
             }
         }
-        Ok(parts.compose())
+        Ok(uri)
     }
 
     /// The client configuration these options describe.
     pub fn config(&self, default_name: &str) -> Result<amqp_client::ConnectionConfig, Failure> {
-        let uri = self.uri(default_name)?;
-        let parsed = AmqpUri::parse(&uri).map_err(|e| Failure::usage(e.to_string()))?;
-        Ok(amqp_client::ConnectionConfig::from_parsed_uri(&parsed))
+        Ok(amqp_client::ConnectionConfig::from_parsed_uri(
+            &self.uri(default_name)?,
+        ))
     }
 }
 
@@ -480,8 +317,8 @@ mod tests {
     #[test]
     fn defaults_without_url() {
         assert_eq!(
-            opts().uri("amqp get").unwrap(),
-            "amqp://localhost/%2F?connection_name=amqp%20get"
+            opts().uri("amqp get").unwrap().to_uri_string(),
+            "amqp://localhost:5672/%2F?connection_name=amqp%20get"
         );
     }
 
@@ -498,10 +335,10 @@ mod tests {
             auth_mechanism: Some("AMQPLAIN".into()),
             ..opts()
         };
-        let uri = o.uri("x").unwrap();
+        let uri = o.uri("x").unwrap().to_uri_string();
         assert_eq!(
             uri,
-            "amqp://app%40x:p%3Aa%2Fs%20s%25@broker.example:5673/prod%2Forders?auth_mechanism=amqplain&heartbeat=10&connection_name=n%26m"
+            "amqp://app%40x:p%3Aa%2Fs%20s%25@broker.example:5673/prod%2Forders?heartbeat=10&auth_mechanism=amqplain&connection_name=n%26m"
         );
         let parsed = AmqpUri::parse(&uri).unwrap();
         assert_eq!(parsed.username.as_deref(), Some("app@x"));
@@ -525,7 +362,7 @@ mod tests {
             password: Some("new".into()),
             ..opts()
         };
-        let parsed = AmqpUri::parse(&o.uri("d").unwrap()).unwrap();
+        let parsed = o.uri("d").unwrap();
         assert_eq!(parsed.host, "h1");
         assert_eq!(parsed.port, 1234);
         assert_eq!(parsed.vhost, "/");
@@ -542,7 +379,7 @@ mod tests {
             url: Some("amqp://u:p@h1:5700,h2:5701,[::1]/v".into()),
             ..opts()
         };
-        let parsed = AmqpUri::parse(&o.uri("d").unwrap()).unwrap();
+        let parsed = o.uri("d").unwrap();
         let hosts: Vec<String> = parsed
             .all_endpoints()
             .iter()
@@ -555,7 +392,7 @@ mod tests {
             ssl: true,
             ..opts()
         };
-        let parsed = AmqpUri::parse(&tls.uri("d").unwrap()).unwrap();
+        let parsed = tls.uri("d").unwrap();
         let hosts: Vec<String> = parsed
             .all_endpoints()
             .iter()
@@ -567,7 +404,7 @@ mod tests {
             server: Some("solo:5800".into()),
             ..o
         };
-        let parsed = AmqpUri::parse(&one.uri("d").unwrap()).unwrap();
+        let parsed = one.uri("d").unwrap();
         assert_eq!((parsed.host.as_str(), parsed.port), ("solo", 5800));
         assert!(parsed.endpoints.is_empty());
     }
@@ -578,7 +415,7 @@ mod tests {
             url: Some("amqp://h/?connection_name=mine".into()),
             ..opts()
         };
-        let parsed = AmqpUri::parse(&o.uri("d").unwrap()).unwrap();
+        let parsed = o.uri("d").unwrap();
         assert_eq!(parsed.connection_name.as_deref(), Some("mine"));
     }
 
@@ -591,18 +428,24 @@ mod tests {
             }
             .uri("n")
         };
-        assert!(uri("h:5999").unwrap().starts_with("amqp://h:5999/"));
-        assert!(uri("::1").unwrap().starts_with("amqp://[::1]/"));
-        assert!(uri("[::1]:7").unwrap().starts_with("amqp://[::1]:7/"));
+        let text = |s: &str| uri(s).unwrap().to_uri_string();
+        assert!(text("h:5999").starts_with("amqp://h:5999/"));
+        assert!(text("::1").starts_with("amqp://[::1]:5672/"));
+        assert!(text("[::1]:7").starts_with("amqp://[::1]:7/"));
         assert!(uri("h:x").unwrap_err().message.contains("bad port"));
         assert!(uri(":5").unwrap_err().message.contains("empty"));
+        let bad = ConnOpts {
+            auth_mechanism: Some("GSSAPI".into()),
+            ..opts()
+        };
+        assert!(bad.uri("n").unwrap_err().message.contains("GSSAPI"));
         let both = ConnOpts {
             server: Some("h:1".into()),
             port: Some(2),
             ..opts()
         };
         assert!(both.uri("n").is_err());
-        let parsed = AmqpUri::parse(&uri("::1").unwrap()).unwrap();
+        let parsed = uri("::1").unwrap();
         assert_eq!(parsed.host, "::1");
     }
 
@@ -623,7 +466,7 @@ mod tests {
             key: Some("/x/k.pem".into()),
             ..opts()
         };
-        let parsed = AmqpUri::parse(&o.uri("n").unwrap()).unwrap();
+        let parsed = o.uri("n").unwrap();
         assert_eq!(parsed.scheme, Scheme::Amqps);
         assert_eq!(parsed.port, 5671);
         assert_eq!(
@@ -655,7 +498,7 @@ mod tests {
             authfile: Some(path.clone()),
             ..opts()
         };
-        let parsed = AmqpUri::parse(&o.uri("n").unwrap()).unwrap();
+        let parsed = o.uri("n").unwrap();
         assert_eq!(parsed.username.as_deref(), Some("al ice"));
         assert_eq!(parsed.password.as_deref(), Some("pw@1"));
         std::fs::write(&path, "nonsense").unwrap();

@@ -57,7 +57,7 @@ async fn run_command(argv: &[String], d: &Delivery) -> Result<ExitStatus, Failur
     let (program, rest) = argv
         .split_first()
         .ok_or_else(|| Failure::usage("empty command"))?;
-    let properties = serde_json::Value::Object(json::properties(&d.properties));
+    let properties = serde_json::Value::Object(json::properties(d.properties()));
     let mut child = Command::new(program)
         .args(rest)
         .env("AMQP_EXCHANGE", d.exchange.as_str())
@@ -185,6 +185,10 @@ pub(super) async fn run(config: ConnectionConfig, args: &ConsumeArgs) -> Result<
             eprintln!("amqp consume: consuming from server-named queue {queue}");
         }
         let mut seen = 0u64;
+        let bar = match args.count {
+            Some(n) => super::progress::messages(args.quiet, Some(n), "consumed"),
+            None => indicatif::ProgressBar::hidden(),
+        };
         let mut cancelled = false;
         let interrupted = tokio::signal::ctrl_c();
         tokio::pin!(interrupted);
@@ -219,6 +223,7 @@ pub(super) async fn run(config: ConnectionConfig, args: &ConsumeArgs) -> Result<
                     tracing::debug!("cancelling the consumer: {e}");
                 }
             }
+            bar.inc(1);
             match handled {
                 Ok(h) => settle(&d, h.settle, args.no_ack)?,
                 Err((how, failure)) => {
@@ -230,6 +235,7 @@ pub(super) async fn run(config: ConnectionConfig, args: &ConsumeArgs) -> Result<
                 break;
             }
         }
+        bar.finish_and_clear();
         if !cancelled {
             if let Err(e) = consumer.cancel().await {
                 tracing::debug!("cancelling the consumer: {e}");

@@ -16,6 +16,7 @@ mod get;
 pub mod logmon;
 mod output;
 pub mod prisem;
+mod progress;
 mod publish;
 pub mod servers;
 mod session;
@@ -173,6 +174,9 @@ pub struct PublishArgs {
     /// --mandatory; without them there is nothing to recover).
     #[arg(long)]
     pub no_recovery: bool,
+    /// No progress bar (with -l, one is drawn on standard error when it is a terminal).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// `amqp consume`.
@@ -207,6 +211,9 @@ pub struct ConsumeArgs {
     /// Stop after this many messages.
     #[arg(short, long, value_name = "N")]
     pub count: Option<u64>,
+    /// No progress bar (with --count, one is drawn on standard error when it is a terminal).
+    #[arg(long)]
+    pub quiet: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,

@@ -14,7 +14,7 @@ fn view(d: &Delivery) -> DeliveryView<'_> {
         routing_key: d.routing_key.as_str(),
         redelivered: d.redelivered,
         delivery_tag: d.delivery_tag,
-        properties: &d.properties,
+        properties: d.properties(),
         body: &d.body,
     }
 }

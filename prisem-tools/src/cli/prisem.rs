@@ -50,6 +50,11 @@ pub struct CommonOpts {
     /// restores its queues and consumers, and carries on).
     #[arg(long)]
     pub no_recovery: bool,
+
+    /// (added) Clients: no spinner while a call is sent and answered (it is drawn on standard
+    /// error only when that is a terminal).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -107,6 +112,10 @@ pub struct ServerOpts {
     /// must use the same type.
     #[arg(long, value_enum, value_name = "TYPE")]
     pub queue_type: Option<ServiceQueueType>,
+
+    /// Metrics endpoint.
+    #[command(flatten)]
+    pub metrics: crate::metrics::MetricsOpts,
 }
 
 /// The queue types a PRISEM service can run on (a stream would hand every request to every
@@ -138,9 +147,11 @@ pub async fn connect(
                 .with_delays(Duration::from_millis(500), Duration::from_secs(10)),
         );
     }
-    Connection::connect_with(conn_cfg)
+    let conn = Connection::connect_with(conn_cfg)
         .await
-        .map_err(|e| format!("cannot connect to the broker: {e}"))
+        .map_err(|e| format!("cannot connect to the broker: {e}"))?;
+    crate::metrics::watch_connection(&conn);
+    Ok(conn)
 }
 
 /// The process exit status for a service's retcode: 0 stays 0, anything else is never 0.
@@ -205,18 +216,23 @@ pub async fn run_client(
             eprintln!("{program}: {e}");
             ExitCode::from(crate::rpc::client::EXIT_CONNECTION)
         }
-        Ok(client) => match client.call(&queue, appdata, common.timeout()).await {
-            Ok(reply) => {
-                logger.info(&format!("{queue} answered with retcode {}", reply.retcode));
-                print_reply(&reply, output);
-                ExitCode::from(exit_status(reply.retcode))
+        Ok(client) => {
+            let spinner = super::progress::waiting(common.quiet, &queue);
+            let reply = client.call(&queue, appdata, common.timeout()).await;
+            spinner.finish_and_clear();
+            match reply {
+                Ok(reply) => {
+                    logger.info(&format!("{queue} answered with retcode {}", reply.retcode));
+                    print_reply(&reply, output);
+                    ExitCode::from(exit_status(reply.retcode))
+                }
+                Err(e) => {
+                    logger.error(&format!("call to {queue} failed: {e}"));
+                    eprintln!("{program}: {e}");
+                    ExitCode::from(e.exit_status())
+                }
             }
-            Err(e) => {
-                logger.error(&format!("call to {queue} failed: {e}"));
-                eprintln!("{program}: {e}");
-                ExitCode::from(e.exit_status())
-            }
-        },
+        }
     };
     logger.close().await;
     let _ = conn.close().await;
@@ -248,6 +264,10 @@ where
             return ExitCode::from(1);
         }
     };
+    if let Err(e) = opts.metrics.start(&program).await {
+        eprintln!("{program}: {e}");
+        return ExitCode::from(1);
+    }
     let conn = match connect(&cfg, &program, common).await {
         Ok(c) => c,
         Err(e) => {

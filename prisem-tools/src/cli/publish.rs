@@ -104,10 +104,10 @@ impl Publisher<'_> {
         loop {
             let r = self
                 .channel
-                .basic_publish(
-                    &self.args.exchange,
-                    &self.args.routing_key,
-                    options,
+                .publish(
+                    amqp_client::Publish::exchange(&self.args.exchange)
+                        .routing_key(&self.args.routing_key)
+                        .options(options),
                     &self.properties,
                     body,
                 )
@@ -227,6 +227,8 @@ pub(super) async fn run(config: ConnectionConfig, args: &PublishArgs) -> Result<
         match &body {
             Some(body) => p.publish(body).await?,
             None => {
+                let bar = super::progress::bytes(args.quiet, super::progress::stdin_size());
+                let mut sent = 0u64;
                 let mut lines = BufReader::new(tokio::io::stdin()).lines();
                 while let Some(line) = lines
                     .next_line()
@@ -234,7 +236,15 @@ pub(super) async fn run(config: ConnectionConfig, args: &PublishArgs) -> Result<
                     .map_err(|e| Failure::usage(format!("cannot read standard input: {e}")))?
                 {
                     p.publish(line.as_bytes()).await?;
+                    sent += 1;
+                    bar.inc(
+                        u64::try_from(line.len())
+                            .unwrap_or(u64::MAX)
+                            .saturating_add(1),
+                    );
+                    bar.set_message(format!("{sent} messages published"));
                 }
+                bar.finish_and_clear();
             }
         }
         p.settle().await?;

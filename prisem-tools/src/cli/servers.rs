@@ -160,7 +160,7 @@ async fn reload_on_sighup<T: LoadDir>(store: Option<Arc<SharedStore<T>>>, logger
         }
     };
     loop {
-        hup.next().await;
+        let reloading = hup.next().await;
         match store.reload() {
             Ok(fresh) => {
                 for w in fresh.warnings() {
@@ -175,6 +175,7 @@ async fn reload_on_sighup<T: LoadDir>(store: Option<Arc<SharedStore<T>>>, logger
                 "SIGHUP: store not reloaded, keeping the old one: {e}"
             )),
         }
+        drop(reloading);
     }
 }
 

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use amqp_client::options::{ExchangeDeclareOptions, ExchangeKind, PublishOptions};
+use amqp_client::options::{ExchangeDeclareOptions, ExchangeKind};
 use amqp_client::{BasicProperties, Channel, Connection};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -190,10 +190,8 @@ async fn publish_lines(channel: Channel, exchange: String, mut rx: mpsc::Receive
     let mut failed = false;
     while let Some(line) = rx.recv().await {
         let result = channel
-            .basic_publish(
-                &exchange,
-                "",
-                PublishOptions::default(),
+            .publish(
+                amqp_client::Publish::exchange(&exchange),
                 &props,
                 line.as_bytes(),
             )

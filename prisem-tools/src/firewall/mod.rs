@@ -5,12 +5,14 @@
 use std::time::Duration;
 
 use amqp_client::options::{
-    ConsumeOptions, ExchangeDeclareOptions, ExchangeKind, PublishOptions, QueueDeclareOptions,
+    ConsumeOptions, ExchangeDeclareOptions, ExchangeKind, QueueDeclareOptions,
 };
 use amqp_client::{BasicProperties, Channel, Connection, Delivery};
 use futures_util::StreamExt;
 
-use crate::blockd::{nft_absent, nft_argv, nft_setup, parse_action, Action, Template, Verb};
+use crate::blockd::{
+    nft_absent, nft_argv, nft_setup, parse_action, run_argv, Action, Template, Verb,
+};
 use crate::daemon::Shutdown;
 use crate::sshwatch::{trusted_origin, WatchConfig, Watcher};
 
@@ -28,7 +30,7 @@ async fn topic(ch: &Channel, name: &str) -> Result<(), String> {
 }
 
 fn header<'a>(d: &'a Delivery, name: &str) -> &'a str {
-    d.properties
+    d.properties()
         .headers
         .as_ref()
         .and_then(|h| h.get(name))
@@ -76,12 +78,19 @@ async fn publish_confirmed(
     let props = BasicProperties::default().with_delivery_mode(2);
     loop {
         let r = match ch
-            .basic_publish(exchange, key, PublishOptions::default(), &props, body)
+            .publish(
+                amqp_client::Publish::exchange(exchange).routing_key(key),
+                &props,
+                body,
+            )
             .await
         {
             Ok(c) => c.await,
             Err(e) => Err(e),
         };
+        if let Ok(c) = &r {
+            crate::metrics::confirmation(c);
+        }
         match r {
             Ok(c) if c.is_nack() => tracing::warn!("broker refused a {key} message; resending"),
             Ok(_) => return Ok(()),
@@ -124,6 +133,7 @@ pub async fn run_sshwatch(
         .basic_consume(&q.name, ConsumeOptions::default())
         .await
         .map_err(|e| format!("cannot consume: {e}"))?;
+    crate::daemon::notify_ready();
     let mut watcher = Watcher::new(cfg.watch.clone());
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
@@ -135,6 +145,7 @@ pub async fn run_sshwatch(
                     for ip in expired {
                         let body = serde_json::json!({"action": "unblock", "ip": ip.to_string()});
                         publish_confirmed(conn, &ch, &cfg.firewall_exchange, "unblock", body.to_string().as_bytes()).await?;
+                        crate::metrics::ban_issued("unblock");
                         log(&format!("unblock {ip}"));
                     }
                 }
@@ -152,6 +163,7 @@ pub async fn run_sshwatch(
                     let message = body.get("message").and_then(|m| m.as_str()).unwrap_or("");
                     if let Some(b) = watcher.observe(message, chrono::Utc::now()) {
                         publish_confirmed(conn, &ch, &cfg.firewall_exchange, "block", b.to_json().to_string().as_bytes()).await?;
+                        crate::metrics::ban_issued("block");
                         log(&format!("block {} ({}, {} failures)", b.ip, b.reason, b.count));
                     }
                 }
@@ -187,20 +199,6 @@ impl Applier {
                 Verb::Unblock => unblock.argv(a),
             },
         }
-    }
-}
-
-async fn run_argv(argv: &[String]) -> Result<(), String> {
-    let (prog, args) = argv.split_first().ok_or("empty command")?;
-    let out = tokio::process::Command::new(prog)
-        .args(args)
-        .output()
-        .await
-        .map_err(|e| format!("cannot run {prog}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
     }
 }
 
@@ -244,6 +242,7 @@ pub async fn run_blockd(
         .basic_consume(queue, ConsumeOptions::default())
         .await
         .map_err(|e| format!("cannot consume: {e}"))?;
+    crate::daemon::notify_ready();
     loop {
         let d = tokio::select! {
             _ = shutdown.requested() => return Ok(()),
@@ -257,6 +256,7 @@ pub async fn run_blockd(
         let action = match parse_action(&d.body) {
             Ok(a) => a,
             Err(e) => {
+                crate::metrics::firewall_rejected();
                 log(&format!("rejected a firewall message: {e}"));
                 let _ = d.reject(false);
                 continue;
@@ -265,6 +265,7 @@ pub async fn run_blockd(
         let argv = applier.argv(&action);
         if matches!(applier, Applier::DryRun) {
             println!("{}", crate::blockd::dry_run_line(&action, &argv));
+            crate::metrics::ban_applied(action.verb.name());
             let _ = d.ack();
             continue;
         }
@@ -274,6 +275,7 @@ pub async fn run_blockd(
                 Ok(()) => break,
                 Err(e) if action.verb == Verb::Unblock && nft_absent(&e) => break,
                 Err(e) => {
+                    crate::metrics::ban_failed();
                     log(&format!(
                         "{} failed ({e}); retrying in {delay:?}",
                         argv.join(" ")
@@ -286,6 +288,7 @@ pub async fn run_blockd(
                 }
             }
         }
+        crate::metrics::ban_applied(action.verb.name());
         log(&format!("{} {}", action.verb.name(), action.ip));
         let _ = d.ack();
     }

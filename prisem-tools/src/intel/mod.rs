@@ -116,7 +116,13 @@ impl Item {
                     && l.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             });
-        labels_ok.then_some(Self::Domain(d))
+        // A top-level label is never all digits: `192.0.2.1.` is a mistyped address, not a
+        // domain (as a domain it would be stored under a name no address lookup reaches).
+        let tld_ok = d
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()));
+        (labels_ok && tld_ok).then_some(Self::Domain(d))
     }
 
     fn kind(&self) -> Kind {
@@ -471,6 +477,26 @@ mod tests {
         {\"indicator\":\"2001:db8:bad::/48\",\"first_seen\":\"2014-01-03T00:00:00Z\"}\n\
         [1,2]\n\
         {not json\n";
+
+    #[test]
+    fn a_numeric_top_label_is_no_domain() {
+        // Caught by the intel_feed fuzz target (an item reclassifies to itself): "192.0.2.1." was
+        // the domain "192.0.2.1", which classifies as an address, so no lookup could reach it.
+        assert_eq!(Item::classify("192.0.2.1."), None);
+        assert_eq!(Item::classify("198.51.100.300"), None);
+        assert_eq!(
+            Item::classify("host1.example."),
+            Some(Item::Domain("host1.example".into()))
+        );
+        assert_eq!(
+            Item::classify("7.example"),
+            Some(Item::Domain("7.example".into()))
+        );
+        let mut s = Store::default();
+        s.add_jsonl(Path::new("f.jsonl"), b"{\"indicator\":\"192.0.2.1.\"}\n");
+        assert!(s.is_empty());
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    }
 
     #[test]
     fn loads_both_forms_and_reports_broken_lines() {

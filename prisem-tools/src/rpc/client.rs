@@ -216,7 +216,13 @@ impl Client {
                 };
                 let sent = match self
                     .channel
-                    .basic_publish(exchange, queue, options, &props, body)
+                    .publish(
+                        amqp_client::Publish::exchange(exchange)
+                            .routing_key(queue)
+                            .options(options),
+                        &props,
+                        body,
+                    )
                     .await
                 {
                     Ok(confirm) => confirm.await,
@@ -343,7 +349,7 @@ async fn read_replies(mut consumer: amqp_client::Consumer, pending: Pending) {
             Err(e) if e.is_retryable() => continue,
             Err(_) => break,
         };
-        let Some(id) = delivery.properties.correlation_id.as_deref() else {
+        let Some(id) = delivery.properties().correlation_id.as_deref() else {
             tracing::debug!("reply without correlation id ignored");
             continue;
         };

@@ -17,9 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use amqp_client::options::{
-    ConsumeOptions, PublishOptions, QosOptions, QueueDeclareOptions, QueueType,
-};
+use amqp_client::options::{ConsumeOptions, QosOptions, QueueDeclareOptions, QueueType};
 use amqp_client::{BasicProperties, Channel, Connection, Delivery};
 use futures_util::StreamExt;
 use tokio::task::JoinSet;
@@ -162,6 +160,7 @@ impl<S: Service> Server<S> {
             "serving {queue} with {} worker(s)",
             self.config.workers.max(1)
         ));
+        crate::daemon::notify_ready();
         let mut first_error = None;
         while let Some(done) = workers.join_next().await {
             let failed = match done {
@@ -239,7 +238,8 @@ impl<S: Service> Worker<S> {
     /// Answers one request, then acks it.
     async fn serve(&self, channel: &Channel, delivery: Delivery) -> Result<(), amqp_client::Error> {
         let started = Instant::now();
-        let props = &delivery.properties;
+        let request = crate::metrics::rpc_request(&self.config.queue_base);
+        let props = delivery.properties();
         let correlation = props.correlation_id.as_deref().unwrap_or("-").to_owned();
         let (reply, sender) = self.answer(&delivery.body).await;
         let retcode = reply.retcode;
@@ -253,7 +253,7 @@ impl<S: Service> Worker<S> {
                 out.correlation_id.clone_from(&props.correlation_id);
                 let body = Envelope::new(&self.identity, reply.to_appdata()).to_json();
                 match channel
-                    .basic_publish("", reply_to, PublishOptions::default(), &out, &body)
+                    .publish(amqp_client::Publish::to_queue(reply_to), &out, &body)
                     .await
                 {
                     Ok(_) => {}
@@ -289,6 +289,7 @@ impl<S: Service> Worker<S> {
             Err(e) => return Err(e),
         }
         self.counters.handled.fetch_add(1, Ordering::Relaxed);
+        request.finish(retcode == 0);
         if retcode != 0 {
             self.counters.errors.fetch_add(1, Ordering::Relaxed);
         }

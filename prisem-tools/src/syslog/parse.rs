@@ -193,12 +193,28 @@ fn render_key(
     let Some(t) = &rule.template else {
         return program.to_string();
     };
-    let word = |s: &str| sanitize_program(s);
-    let mut key = t
-        .replace("{facility}", &word(facility))
-        .replace("{severity}", &word(severity))
-        .replace("{host}", &word(host))
-        .replace("{program}", program);
+    // One pass over the template: a value never has its own text expanded (a host named
+    // `{program}` stays that text).
+    let fields = [
+        ("{facility}", sanitize_program(facility)),
+        ("{severity}", sanitize_program(severity)),
+        ("{host}", sanitize_program(host)),
+        ("{program}", program.to_owned()),
+    ];
+    let mut key = String::with_capacity(t.len() + 64);
+    let mut rest = t.as_str();
+    'template: while !rest.is_empty() {
+        for (placeholder, value) in &fields {
+            if let Some(after) = rest.strip_prefix(placeholder) {
+                key.push_str(value);
+                rest = after;
+                continue 'template;
+            }
+        }
+        let mut chars = rest.chars();
+        key.extend(chars.next());
+        rest = chars.as_str();
+    }
     truncate_utf8(&mut key, 255);
     key
 }
@@ -326,6 +342,27 @@ mod tests {
 
     fn body(o: &Outgoing) -> Value {
         serde_json::from_slice(&o.body).unwrap()
+    }
+
+    #[test]
+    fn placeholders_in_values_are_not_expanded() {
+        // Caught by the syslog_parse fuzz target: the template was expanded one placeholder
+        // after the other, so a sender naming its host `{program}` had the program put there.
+        let rule = RoutingRule {
+            template: Some("{facility}.{severity}.{host}.{program}".into()),
+            aliases: Vec::new(),
+            local_host: "loghost".into(),
+        };
+        let o = to_outgoing(
+            &rec(b"<38>1 2026-03-04T12:00:00Z {program} sshd 7 - - Failed password"),
+            &rule,
+        );
+        assert_eq!(o.routing_key, "auth.info.{program}.sshd");
+        let o = to_outgoing(
+            &rec(b"<38>1 2026-03-04T12:00:00Z gw.example {host}{severity} 7 - - x"),
+            &rule,
+        );
+        assert_eq!(o.routing_key, "auth.info.gw_example.{host}{severity}");
     }
 
     #[test]

@@ -1,55 +1,75 @@
-//! The publishing side of the bridge: an in-memory buffer bounded in bytes, publishing with
-//! confirms, and republishing in order whatever the broker did not confirm.
+//! The publishing side of the bridge: publishing with confirms what the queue holds, and
+//! republishing in order whatever the broker did not confirm.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::queue::{Origin, Queue};
+use super::spool::Record;
 use amqp_client::options::{ExchangeDeclareOptions, ExchangeKind, PublishOptions};
 use amqp_client::{BasicProperties, Channel, Confirmation, Connection, PublishConfirm};
-use tokio::sync::mpsc;
 
-use super::parse::Outgoing;
-
-/// The counters of the bridge, shared by the listeners and the publisher.
+/// The counters of the bridge, shared by the listeners, the queue and the publisher.
+///
+/// At any moment, up to the updates in progress:
+/// `received + replayed = published + buffered + spooled + dropped`
+/// (`buffered` and `spooled` are the messages still waiting for the broker's confirm, in
+/// memory and on disk). With the broker up and nothing arriving, `buffered` and `spooled`
+/// fall to zero and every received line is either published or dropped.
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Lines received (including truncated and unparsed ones).
     pub received: AtomicU64,
-    /// `basic.publish` sent (a message republished after a loss counts again).
+    /// Messages found in the spool at start (received by an earlier run).
+    pub replayed: AtomicU64,
+    /// Messages the broker confirmed: acked, or returned as unroutable.
     pub published: AtomicU64,
-    /// Messages the broker confirmed (acked and routed).
-    pub confirmed: AtomicU64,
-    /// Messages the broker returned as unroutable (no queue bound for their key).
+    /// Of those, the messages the broker returned as unroutable (no queue bound for their key).
     pub unrouted: AtomicU64,
+    /// `basic.publish` sent (a message published again after a lost connection counts again).
+    pub sent: AtomicU64,
+    /// Messages in memory (queued or in flight), not yet confirmed.
+    pub buffered: AtomicU64,
+    /// Bytes of the in-memory buffer (queued, not counting those in flight).
+    pub buffered_bytes: AtomicU64,
+    /// Messages in the spool, not yet confirmed.
+    pub spooled: AtomicU64,
+    /// Bytes of the spool's segment files.
+    pub spool_bytes: AtomicU64,
+    /// Datagrams dropped because memory and spool were full (or too many were waiting to be
+    /// parsed), spool records that could not be read back, and without a spool, messages not
+    /// confirmed when the bridge stopped.
+    pub dropped: AtomicU64,
+    /// Datagrams the kernel dropped before the bridge read them (UDP receive buffers full, as
+    /// Linux reports in /proc/net/udp; not part of `received`).
+    pub kernel_drops: AtomicU64,
     /// Lines that could not be parsed (published under `unparsed`).
     pub unparsed: AtomicU64,
     /// Lines cut at the maximum size.
     pub truncated: AtomicU64,
-    /// Datagrams dropped because the buffer was full.
-    pub dropped: AtomicU64,
-    /// Messages waiting in memory or in flight.
-    pub pending: AtomicU64,
-    /// Messages written to the spool at shutdown (this run).
-    pub spooled: AtomicU64,
 }
 
 impl Stats {
-    /// The stats line: `received=N published=N confirmed=N …`.
+    /// The stats line: `received=N replayed=N published=N …`.
     pub fn line(&self) -> String {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "received={} published={} confirmed={} unrouted={} pending={} spooled={} unparsed={} truncated={} dropped={}",
+            "received={} replayed={} published={} unrouted={} sent={} buffered={} buffered_bytes={} spooled={} spool_bytes={} dropped={} kernel_drops={} unparsed={} truncated={}",
             g(&self.received),
+            g(&self.replayed),
             g(&self.published),
-            g(&self.confirmed),
             g(&self.unrouted),
-            g(&self.pending),
+            g(&self.sent),
+            g(&self.buffered),
+            g(&self.buffered_bytes),
             g(&self.spooled),
+            g(&self.spool_bytes),
+            g(&self.dropped),
+            g(&self.kernel_drops),
             g(&self.unparsed),
             g(&self.truncated),
-            g(&self.dropped),
         )
     }
 }
@@ -69,43 +89,33 @@ pub async fn declare_exchange(channel: &Channel, exchange: &str) -> amqp_client:
 }
 
 struct Slot {
-    msg: Outgoing,
+    rec: Record,
+    origin: Origin,
     confirm: Option<PublishConfirm>,
-}
-
-/// Messages replayed from the spool before anything received: their segment files are
-/// deleted once the broker confirmed all of them.
-#[derive(Debug, Default)]
-pub struct Replay {
-    /// The messages, oldest first.
-    pub messages: Vec<Outgoing>,
-    /// The segment files they came from.
-    pub files: Vec<std::path::PathBuf>,
 }
 
 /// How the publisher ended.
 #[derive(Debug)]
 pub struct Finished {
-    /// Messages not confirmed by the broker (in order): to be kept on disk.
-    pub leftover: Vec<Outgoing>,
-    /// Replayed segment files not yet deleted (their messages are in `leftover`).
-    pub replay_files: Vec<std::path::PathBuf>,
+    /// Messages not confirmed by the broker, in order, with where they were taken from: those
+    /// from memory are to be kept on disk (those from the spool are still there).
+    pub unconfirmed: Vec<(Record, Origin)>,
     /// Why it ended early, if it did (the connection closed for good).
     pub error: Option<String>,
 }
 
-/// Publishes the `replay` messages, then what arrives on `rx`, to `exchange`, persistent and
-/// mandatory, with confirms, keeping at most `window` messages unconfirmed. Messages the broker
-/// did not confirm (the connection was lost, or a nack) are published again, in their order.
-/// Ends when `rx` is closed and everything was confirmed, when `stop` turns true, or when the
-/// connection is closed for good; the unconfirmed messages are handed back.
+/// Publishes what `queue` holds, oldest first, to `exchange`, persistent and mandatory, with
+/// confirms, keeping at most `window` messages unconfirmed, and tells the queue of each
+/// confirm. Messages the broker did not confirm (the connection was lost, or a nack) are
+/// published again, in their order. Ends when the queue is closed and everything was
+/// confirmed, when `stop` turns true, or when the connection is closed for good; the
+/// unconfirmed messages are handed back.
 pub async fn run_publisher(
     conn: Connection,
     exchange: String,
-    mut rx: mpsc::Receiver<Outgoing>,
+    queue: Arc<Queue>,
     stats: Arc<Stats>,
     window: usize,
-    replay: Replay,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Finished, String> {
     let channel = conn
@@ -120,64 +130,47 @@ pub async fn run_publisher(
         .await
         .map_err(|e| format!("cannot enable publisher confirms: {e}"))?;
     let window = window.max(1);
-    let mut replay_left = replay.messages.len();
-    let mut replay_files = replay.files;
-    let mut inflight: VecDeque<Slot> = replay
-        .messages
-        .into_iter()
-        .map(|msg| Slot { msg, confirm: None })
-        .collect();
-    stats
-        .pending
-        .fetch_add(replay_left as u64, Ordering::Relaxed);
-    let finish = |inflight: VecDeque<Slot>,
-                  rx: &mut mpsc::Receiver<Outgoing>,
-                  replay_files: Vec<std::path::PathBuf>,
-                  error: Option<String>| {
-        let mut leftover: Vec<Outgoing> = inflight.into_iter().map(|s| s.msg).collect();
-        rx.close();
-        while let Ok(m) = rx.try_recv() {
-            leftover.push(m);
-        }
-        Finished {
-            leftover,
-            replay_files,
-            error,
-        }
+    let mut inflight: VecDeque<Slot> = VecDeque::new();
+    let finish = |inflight: VecDeque<Slot>, error: Option<String>| Finished {
+        unconfirmed: inflight.into_iter().map(|s| (s.rec, s.origin)).collect(),
+        error,
     };
-    let mut open = true;
     let mut connected = true;
     let props = BasicProperties::default().with_delivery_mode(2);
     loop {
+        // Take what the window has room for.
+        while inflight.len() < window {
+            match queue.take() {
+                Some((rec, origin)) => inflight.push_back(Slot {
+                    rec,
+                    origin,
+                    confirm: None,
+                }),
+                None => break,
+            }
+        }
         if connected {
-            // Publish every slot not yet sent (they follow the sent ones), up to the window.
-            let mut sent = inflight.iter().filter(|s| s.confirm.is_some()).count();
-            for slot in inflight.iter_mut() {
-                if sent >= window {
-                    break;
-                }
-                if slot.confirm.is_some() {
-                    continue;
-                }
-                let props = props.clone().with_headers(slot.msg.field_table());
+            // Publish every slot not yet sent (they follow the sent ones).
+            for slot in inflight.iter_mut().filter(|s| s.confirm.is_none()) {
+                let msg = &slot.rec.msg;
+                let props = props.clone().with_headers(msg.field_table());
                 let opts = PublishOptions {
                     mandatory: true,
                     ..Default::default()
                 };
                 match channel
-                    .basic_publish(
-                        &exchange,
-                        &slot.msg.routing_key,
-                        opts,
+                    .publish(
+                        amqp_client::Publish::exchange(&exchange)
+                            .routing_key(&msg.routing_key)
+                            .options(opts),
                         &props,
-                        &slot.msg.body,
+                        &msg.body,
                     )
                     .await
                 {
                     Ok(c) => {
                         slot.confirm = Some(c);
-                        sent += 1;
-                        stats.published.fetch_add(1, Ordering::Relaxed);
+                        stats.sent.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(e) if e.is_retryable() => {
                         tracing::warn!("publishing paused: {e}");
@@ -185,24 +178,16 @@ pub async fn run_publisher(
                         break;
                     }
                     Err(e) => {
-                        let e = Some(format!("cannot publish: {e}"));
-                        return Ok(finish(inflight, &mut rx, replay_files, e));
+                        return Ok(finish(inflight, Some(format!("cannot publish: {e}"))));
                     }
                 }
             }
         }
-        if replay_left == 0 && !replay_files.is_empty() {
-            for f in replay_files.drain(..) {
-                if let Err(e) = std::fs::remove_file(&f) {
-                    tracing::warn!("cannot remove replayed spool segment {}: {e}", f.display());
-                }
-            }
-        }
-        if !open && inflight.is_empty() {
-            return Ok(finish(inflight, &mut rx, replay_files, None));
+        if inflight.is_empty() && queue.finished() {
+            return Ok(finish(inflight, None));
         }
         let sent_front = inflight.front().is_some_and(|s| s.confirm.is_some());
-        let has_room = open && inflight.len() < window;
+        let has_room = inflight.len() < window;
         tokio::select! {
             biased;
             verdict = async {
@@ -211,18 +196,18 @@ pub async fn run_publisher(
                     None => std::future::pending().await,
                 }
             }, if sent_front => {
+                if let Ok(c) = &verdict { crate::metrics::confirmation(c) }
                 match verdict {
                     Ok(Confirmation::Ack) | Ok(Confirmation::NotRequested) => {
-                        inflight.pop_front();
-                        replay_left = replay_left.saturating_sub(1);
-                        stats.confirmed.fetch_add(1, Ordering::Relaxed);
-                        stats.pending.fetch_sub(1, Ordering::Relaxed);
+                        if let Some(s) = inflight.pop_front() {
+                            queue.confirmed(s.rec.id, s.origin);
+                        }
                     }
                     Ok(Confirmation::Returned(r)) => {
-                        inflight.pop_front();
-                        replay_left = replay_left.saturating_sub(1);
-                        stats.unrouted.fetch_add(1, Ordering::Relaxed);
-                        stats.pending.fetch_sub(1, Ordering::Relaxed);
+                        if let Some(s) = inflight.pop_front() {
+                            stats.unrouted.fetch_add(1, Ordering::Relaxed);
+                            queue.confirmed(s.rec.id, s.origin);
+                        }
                         tracing::debug!("unroutable: no queue bound for {:?}", r.routing_key);
                     }
                     Ok(_) => {
@@ -240,13 +225,12 @@ pub async fn run_publisher(
                         connected = false;
                     }
                     Err(e) => {
-                        let e = Some(format!("publish failed: {e}"));
-                        return Ok(finish(inflight, &mut rx, replay_files, e));
+                        return Ok(finish(inflight, Some(format!("publish failed: {e}"))));
                     }
                 }
             }
             _ = stop.wait_for(|s| *s) => {
-                return Ok(finish(inflight, &mut rx, replay_files, None));
+                return Ok(finish(inflight, None));
             }
             r = conn.wait_for_recovery(), if !connected => {
                 match r {
@@ -255,16 +239,12 @@ pub async fn run_publisher(
                         connected = true;
                     }
                     Err(e) => {
-                        let e = Some(format!("connection closed: {e}"));
-                        return Ok(finish(inflight, &mut rx, replay_files, e));
+                        return Ok(finish(inflight, Some(format!("connection closed: {e}"))));
                     }
                 }
             }
-            msg = rx.recv(), if has_room => match msg {
-                Some(m) => inflight.push_back(Slot { msg: m, confirm: None }),
-                None => open = false,
-            },
-            _ = tokio::time::sleep(Duration::from_millis(200)), if !connected => {}
+            _ = queue.wait_ready(), if has_room => {}
+            _ = tokio::time::sleep(Duration::from_millis(200)), if !connected || has_room => {}
         }
     }
 }

@@ -14,14 +14,18 @@ use amqprs::{Ack, BasicProperties, Cancel, CloseChannel, Nack, Return};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
-use super::{ack_due, consumer_pause, fail, payload, BoxError, ConfirmTally, Outcome};
+use super::{ack_due, consumer_pause, fail, payload, plain_uri, BoxError, ConfirmTally, Outcome};
 use super::{Scenario, WorkSpec, POLL_INTERVAL, REPLY_TO, RPC_WARMUP};
-use crate::e2e::uri;
 use crate::e2e::usage::Meter;
 
 async fn connect(url: &str, name: &str) -> Result<Connection, BoxError> {
-    let addr = uri::parse(url).map_err(fail)?;
-    let mut args = OpenConnectionArguments::new(&addr.host, addr.port, &addr.user, &addr.password);
+    let addr = plain_uri(url)?;
+    let mut args = OpenConnectionArguments::new(
+        &addr.host,
+        addr.port,
+        addr.username_or_default(),
+        addr.password_or_default(),
+    );
     args.virtual_host(&addr.vhost).connection_name(name);
     Ok(Connection::open(&args).await?)
 }

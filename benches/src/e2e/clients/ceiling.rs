@@ -19,9 +19,8 @@ use amqp_wire::{
     FieldTable, Frame, FrameDecoder, Method, ProtocolHeader, ReplyCode, ShortStr,
 };
 
-use super::{ack_due, fail, payload, BoxError, ConfirmTally, Outcome, POLL_INTERVAL};
+use super::{ack_due, fail, payload, plain_uri, BoxError, ConfirmTally, Outcome, POLL_INTERVAL};
 use super::{Scenario, WorkSpec};
-use crate::e2e::uri;
 use crate::e2e::usage::Meter;
 
 /// The one channel every scenario uses.
@@ -226,7 +225,7 @@ impl Conn {
     /// Connects and opens the connection and the channel: protocol header, start-ok (PLAIN),
     /// tune-ok echoing the broker's limits without heartbeats, connection.open, channel.open.
     async fn open(url: &str) -> Result<Self, BoxError> {
-        let addr = uri::parse(url).map_err(fail)?;
+        let addr = plain_uri(url)?;
         let stream = TcpStream::connect((addr.host.as_str(), addr.port)).await?;
         stream.set_nodelay(true)?;
         let (rd, wr) = stream.into_split();
@@ -254,11 +253,13 @@ impl Conn {
             )));
         }
         // PLAIN's response is authzid NUL authcid NUL password (RFC 4616), authzid empty.
-        let mut response = Vec::with_capacity(addr.user.len() + addr.password.len() + 2);
+        let mut response = Vec::with_capacity(
+            addr.username_or_default().len() + addr.password_or_default().len() + 2,
+        );
         response.push(0);
-        response.extend_from_slice(addr.user.as_bytes());
+        response.extend_from_slice(addr.username_or_default().as_bytes());
         response.push(0);
-        response.extend_from_slice(addr.password.as_bytes());
+        response.extend_from_slice(addr.password_or_default().as_bytes());
         let start_ok = connection::StartOk {
             client_properties: FieldTable::new().with("product", "e2e ceiling")?,
             mechanism: ShortStr::from_static("PLAIN"),
@@ -270,7 +271,7 @@ impl Conn {
             fail(format!(
                 "{e} (RabbitMQ drops a refused login without a word: check user {:?} and its \
                  password)",
-                addr.user
+                addr.username_or_default()
             ))
         })?;
         let tune_ok = connection::TuneOk {

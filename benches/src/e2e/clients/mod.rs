@@ -19,6 +19,15 @@ use super::{ClientKind, Scenario, WorkSpec};
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A plain error from a message.
+/// Parses the broker URL with the client's URI model; the peers here speak plain AMQP only.
+pub(crate) fn plain_uri(url: &str) -> Result<amqp_client::AmqpUri, BoxError> {
+    let uri = amqp_client::AmqpUri::parse(url).map_err(|e| fail(e.to_string()))?;
+    if uri.scheme != amqp_client::uri::Scheme::Amqp {
+        return Err(fail(format!("{uri}: only amqp:// URLs are supported")));
+    }
+    Ok(uri)
+}
+
 pub(crate) fn fail(msg: impl Into<String>) -> BoxError {
     msg.into().into()
 }

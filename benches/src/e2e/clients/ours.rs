@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use amqp_client::options::{ConsumeOptions, PublishOptions, QosOptions, QueueDeclareOptions};
+use amqp_client::options::{ConsumeOptions, QosOptions, QueueDeclareOptions};
 use amqp_client::{BasicProperties, Channel, Connection, Consumer, ShortStr};
 use futures_util::StreamExt;
 
@@ -44,7 +44,7 @@ async fn publish(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError
         // Not in confirm mode: the returned future is already resolved; drop it.
         drop(
             channel
-                .basic_publish("", &spec.queue, PublishOptions::default(), &props, &body)
+                .publish(amqp_client::Publish::to_queue(&spec.queue), &props, &body)
                 .await?,
         );
     }
@@ -76,7 +76,7 @@ async fn confirm(spec: &WorkSpec, channel: &Channel) -> Result<Outcome, BoxError
     });
     for _ in 0..spec.count {
         let confirm = channel
-            .basic_publish("", &spec.queue, PublishOptions::default(), &props, &body)
+            .publish(amqp_client::Publish::to_queue(&spec.queue), &props, &body)
             .await?;
         tx.send(confirm)
             .map_err(|_| fail("the confirm waiter stopped early"))?;
@@ -159,7 +159,7 @@ async fn call(
         .with_correlation_id(want.clone());
     drop(
         channel
-            .basic_publish("", queue, PublishOptions::default(), &props, body)
+            .publish(amqp_client::Publish::to_queue(queue), &props, body)
             .await?,
     );
     loop {
@@ -167,7 +167,7 @@ async fn call(
             .next()
             .await
             .ok_or_else(|| fail("reply consumer ended"))??;
-        if reply.properties.correlation_id.as_ref() == Some(&want) {
+        if reply.properties().correlation_id.as_ref() == Some(&want) {
             return Ok(started.elapsed());
         }
     }

@@ -1,0 +1,5 @@
+//! `addr_scan`: see [`amqp_wire_fuzz::tools::check_addr_scan`] for what it checks.
+#![no_main]
+#![forbid(unsafe_code)]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| amqp_wire_fuzz::tools::check_addr_scan(data));

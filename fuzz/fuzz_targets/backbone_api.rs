@@ -1,0 +1,5 @@
+//! `backbone_api`: see [`amqp_wire_fuzz::tools::check_backbone_api`] for what it checks.
+#![no_main]
+#![forbid(unsafe_code)]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| amqp_wire_fuzz::tools::check_backbone_api(data));

@@ -1,0 +1,5 @@
+//! `rpc_envelope`: see [`amqp_wire_fuzz::tools::check_rpc_envelope`] for what it checks.
+#![no_main]
+#![forbid(unsafe_code)]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| amqp_wire_fuzz::tools::check_rpc_envelope(data));

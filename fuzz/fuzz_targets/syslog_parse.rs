@@ -1,0 +1,5 @@
+//! `syslog_parse`: see [`amqp_wire_fuzz::tools::check_syslog_parse`] for what it checks.
+#![no_main]
+#![forbid(unsafe_code)]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| amqp_wire_fuzz::tools::check_syslog_parse(data));

@@ -1,0 +1,5 @@
+//! `syslog_spool`: see [`amqp_wire_fuzz::tools::check_syslog_spool`] for what it checks.
+#![no_main]
+#![forbid(unsafe_code)]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| amqp_wire_fuzz::tools::check_syslog_spool(data));

@@ -1,0 +1,133 @@
+//! systemd's notification protocol: a daemon started against the test broker with
+//! `NOTIFY_SOCKET` naming a socket this test binds says `READY=1` once serving,
+//! `RELOADING=1` then `READY=1` around a SIGHUP reload, and `STOPPING=1` on SIGTERM; with
+//! `JOURNAL_STREAM` naming its standard error, its log lines carry `<N>` priorities.
+
+use std::os::unix::net::UnixDatagram;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use amqp_test_support::{amqp_url, unique_name};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn signal(child: &Child, sig: Signal) {
+    kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), sig).unwrap();
+}
+
+/// The next state message, or a panic naming what was awaited.
+fn next(sock: &UnixDatagram, waiting_for: &str) -> String {
+    let mut buf = [0u8; 4096];
+    let n = sock
+        .recv(&mut buf)
+        .unwrap_or_else(|e| panic!("no message while waiting for {waiting_for}: {e}"));
+    String::from_utf8(buf[..n].to_vec()).unwrap()
+}
+
+#[test]
+fn cifbulk_server_notifies_ready_reloading_and_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    let path = dir.path().join("notify");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_cifbulk_server"))
+        .args(["--url", &amqp_url(), "-q", &unique_name("notify")])
+        .arg("--store")
+        .arg(&store)
+        .env("NOTIFY_SOCKET", &path)
+        .env_remove("JOURNAL_STREAM")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Reaped(child);
+    assert_eq!(next(&sock, "READY=1"), "READY=1");
+
+    signal(&child.0, Signal::SIGHUP);
+    let reloading = next(&sock, "RELOADING=1");
+    let mut lines = reloading.lines();
+    assert_eq!(lines.next(), Some("RELOADING=1"), "{reloading:?}");
+    let usec = lines
+        .next()
+        .and_then(|l| l.strip_prefix("MONOTONIC_USEC="))
+        .unwrap_or_else(|| panic!("no MONOTONIC_USEC in {reloading:?}"));
+    assert!(usec.parse::<u64>().unwrap() > 0);
+    assert_eq!(next(&sock, "READY=1 after the reload"), "READY=1");
+
+    signal(&child.0, Signal::SIGTERM);
+    assert_eq!(next(&sock, "STOPPING=1"), "STOPPING=1");
+    assert!(child.0.wait().unwrap().success());
+}
+
+/// Runs anon_server with -v until ready, stops it, and returns what it wrote on standard error;
+/// with `journal`, JOURNAL_STREAM names that file as systemd names the journal's socket.
+fn anon_stderr(journal: bool) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let err_path = dir.path().join("stderr");
+    let err = std::fs::File::create(&err_path).unwrap();
+    let meta = err.metadata().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_anon_server"));
+    cmd.args(["-v", "--url", &amqp_url(), "-q", &unique_name("journal")])
+        .env("NOTIFY_SOCKET", &path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err);
+    if journal {
+        cmd.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+    } else {
+        // Set but naming another file: not the journal.
+        cmd.env(
+            "JOURNAL_STREAM",
+            format!("{}:{}", meta.dev(), meta.ino() + 1),
+        );
+    }
+    let mut child = Reaped(cmd.spawn().unwrap());
+    assert_eq!(next(&sock, "READY=1"), "READY=1");
+    signal(&child.0, Signal::SIGTERM);
+    assert!(child.0.wait().unwrap().success());
+    std::fs::read_to_string(&err_path).unwrap()
+}
+
+#[test]
+fn journal_lines_carry_priorities_and_others_keep_the_time() {
+    let journal = anon_stderr(true);
+    assert!(
+        journal
+            .lines()
+            .any(|l| l.starts_with("<6>[+] ") && l.contains("serving")),
+        "no <6> info line about serving in {journal:?}"
+    );
+    assert!(
+        journal.lines().all(|l| l.starts_with('<')),
+        "a journal line without its priority in {journal:?}"
+    );
+    let plain = anon_stderr(false);
+    assert!(
+        plain
+            .lines()
+            .any(|l| l.starts_with("[+] 20") && l.contains("serving")),
+        "no timed [+] line in {plain:?}"
+    );
+    assert!(
+        plain.lines().all(|l| !l.starts_with('<')),
+        "priorities outside the journal: {plain:?}"
+    );
+}
