@@ -355,7 +355,8 @@ fn our_decode_all_built(src: &mut BytesMut) -> usize {
     let mut n = 0;
     while let Some(frame) = decoder.decode(src).unwrap() {
         if let Frame::Header { header, .. } = &frame {
-            black_box(header.properties.decode());
+            let properties = header.properties.decode();
+            black_box(&properties);
         }
         black_box(&frame);
         n += 1;
