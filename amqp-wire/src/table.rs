@@ -705,13 +705,7 @@ impl Dedup {
     fn seeded(entries: &[(ShortStr, FieldValue)]) -> Self {
         let mut dedup = Self::default();
         if entries.len() > LINEAR_DEDUP_MAX {
-            dedup.index = Some(
-                entries
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (k, _))| (k.clone(), i))
-                    .collect(),
-            );
+            dedup.index = Some(key_index(entries));
         } else {
             for (key, _) in entries {
                 let h = filter_hash(key.as_bytes());
@@ -756,15 +750,18 @@ impl Dedup {
         }
         entries.push((key, value));
         if entries.len() > LINEAR_DEDUP_MAX {
-            self.index = Some(
-                entries
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (k, _))| (k.clone(), i))
-                    .collect(),
-            );
+            self.index = Some(key_index(entries));
         }
     }
+}
+
+/// Each key's position in `entries`.
+fn key_index(entries: &[(ShortStr, FieldValue)]) -> HashMap<ShortStr, usize> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k.clone(), i))
+        .collect()
 }
 
 /// FNV-1a, folded to 8 bits: only ever used to pick a bit of [`Dedup`]'s filter.
