@@ -178,7 +178,11 @@ pub fn check_frame_stream(data: &[u8]) {
     if let End::Failed(error) = &end {
         if let Some(payload) = whole_method_payload(&stream[at..], frame_max) {
             let expected = Method::decode(Bytes::copy_from_slice(payload)).err();
-            assert_eq!(expected.as_ref(), Some(error), "method frame failed otherwise");
+            assert_eq!(
+                expected.as_ref(),
+                Some(error),
+                "method frame failed otherwise"
+            );
         }
     }
 
