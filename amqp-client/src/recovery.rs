@@ -541,10 +541,7 @@ async fn restore(shared: &Arc<Shared>, policy: &RecoveryPolicy) -> Result<()> {
     let topology = shared.lock("recovery::restore").topology.clone();
     for declare in topology.exchanges {
         let what = format!("exchange {:?}", declare.exchange.as_str());
-        if let Outcome::Missing(error) = scratch
-            .entity(&what, Method::ExchangeDeclare(declare))
-            .await?
-        {
+        if let Outcome::Missing(error) = scratch.entity(&what, declare.into()).await? {
             entity_failed(shared, &what, error, "skipped");
         }
     }
@@ -659,7 +656,7 @@ async fn restore_consumer(
     losses: Option<u64>,
 ) -> Result<()> {
     let tag = consume.consumer_tag.as_str().to_owned();
-    match call(shared, id, Method::BasicConsume(consume), losses).await {
+    match call(shared, id, consume.into(), losses).await {
         Ok(_) => {
             tracing::debug!(channel = id, consumer_tag = %tag, "consumer restored");
             shared.with("recovery::restore_consumer", |inner| {

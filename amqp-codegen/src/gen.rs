@@ -599,7 +599,7 @@ impl<'s> Gen<'s> {
     /// largest variant, and a few rarely sent methods (three names and a table) would otherwise
     /// make every method, and every decoded frame, larger than a move done in registers.
     /// The sizes are those of the generated Rust types (`ShortStr` and `LongStr` 32 bytes, a
-    /// table 24); reserved fields are not stored.
+    /// table 64); reserved fields are not stored.
     fn boxed_in_enum(method: &Method) -> bool {
         let size: usize = method
             .fields
@@ -607,7 +607,7 @@ impl<'s> Gen<'s> {
             .filter(|f| !f.reserved)
             .map(|f| match f.ty {
                 WireType::ShortStr | WireType::LongStr => 32,
-                WireType::Table => 24,
+                WireType::Table => 64,
                 WireType::LongLong | WireType::Timestamp => 8,
                 WireType::Long => 4,
                 WireType::Short => 2,
@@ -841,8 +841,21 @@ impl<'s> Gen<'s> {
     }
 
     /// An expression reading one non-bit field from `reader`.
-    fn read_expr(info: &FieldInfo<'_>, reader: &Ident) -> TokenStream {
+    /// `generic`: the reader is a `Reader<S>` of a method decoder generic over its source
+    /// `S: crate::codec::Source`, which reads strings and tables; otherwise a `Reader<Bytes>`.
+    fn read_expr(info: &FieldInfo<'_>, reader: &Ident, generic: bool) -> TokenStream {
         let what = lit_str(&info.what);
+        if generic {
+            let read = match info.field.ty {
+                WireType::ShortStr => Some(quote! { S::short_str(#reader, #what)? }),
+                WireType::LongStr => Some(quote! { S::long_str(#reader, #what)? }),
+                WireType::Table => Some(quote! { S::table(#reader, #what)? }),
+                _ => None,
+            };
+            if let Some(read) = read {
+                return read;
+            }
+        }
         let read = match info.field.ty {
             WireType::Octet => quote! { #reader.u8(#what)? },
             WireType::Short => quote! { #reader.u16(#what)? },
@@ -858,6 +871,24 @@ impl<'s> Gen<'s> {
             quote! { super::ReplyCode(#read) }
         } else {
             read
+        }
+    }
+
+    /// The expression reading one property from a `CheckedReader` (octets a check has already
+    /// accepted: nothing is checked again and nothing fails).
+    fn checked_read_expr(info: &FieldInfo<'_>, reader: &Ident) -> TokenStream {
+        match info.field.ty {
+            WireType::Octet => quote! { #reader.u8() },
+            WireType::Short => quote! { #reader.u16() },
+            WireType::Long => quote! { #reader.u32() },
+            WireType::LongLong => quote! { #reader.u64() },
+            WireType::ShortStr => quote! { #reader.short_str() },
+            WireType::LongStr => {
+                quote! { { let len = #reader.u32() as usize; #reader.region(len) } }
+            }
+            WireType::Timestamp => quote! { #reader.timestamp() },
+            WireType::Table => quote! { #reader.table() },
+            WireType::Bit => quote! { (#reader.u8() & 0x01) != 0 },
         }
     }
 
@@ -976,12 +1007,12 @@ impl<'s> Gen<'s> {
         for slot in slots(&infos) {
             match slot {
                 Slot::One(f) if f.field.reserved => {
-                    let read = Self::read_expr(f, &reader);
+                    let read = Self::read_expr(f, &reader, true);
                     decode.push(quote! { #read; });
                 }
                 Slot::One(f) => {
                     let fid = &f.ident;
-                    let read = Self::read_expr(f, &reader);
+                    let read = Self::read_expr(f, &reader, true);
                     decode.push(quote! { let #fid = #read; });
                 }
                 Slot::Bits(bits) => {
@@ -1130,6 +1161,16 @@ impl<'s> Gen<'s> {
 
             #sync_impl
 
+            impl #id {
+                /// [`decode_fields`](super::AmqpMethod::decode_fields) from any source: a
+                /// payload in a `Bytes`, or borrowed octets.
+                #[inline]
+                pub(crate) fn read_fields<S: crate::codec::Source>(#reader_param: &mut crate::Reader<S>) -> Result<Self, S::Error> {
+                    #(#decode)*
+                    Ok(#construct)
+                }
+            }
+
             impl super::AmqpMethod for #id {
                 const CLASS_ID: u16 = #class_id;
                 const METHOD_ID: u16 = #method_id;
@@ -1140,9 +1181,8 @@ impl<'s> Gen<'s> {
                 const FIELD_NAMES: &'static [&'static str] = &[#(#field_names),*];
 
                 #[inline]
-                fn decode_fields(#reader_param: &mut crate::Reader) -> Result<Self, crate::WireError> {
-                    #(#decode)*
-                    Ok(#construct)
+                fn decode_fields(reader: &mut crate::Reader) -> Result<Self, crate::WireError> {
+                    Self::read_fields(reader)
                 }
 
                 fn encode_fields(&self, #dst_param: &mut ::bytes::BytesMut) {
@@ -1354,7 +1394,7 @@ impl<'s> Gen<'s> {
                 let link = format!(" See [`{module}::{ty}`].");
                 let c = Literal::u16_unsuffixed(class.index);
                 let m = Literal::u16_unsuffixed(method.index);
-                let decode = quote! { <#path as AmqpMethod>::decode_fields(&mut reader)? };
+                let decode = quote! { #path::read_fields(reader)? };
                 if Self::boxed_in_enum(method) {
                     let boxed = " Boxed, so that it does not make every `Method` larger.";
                     variants.push(quote! {
@@ -1421,12 +1461,26 @@ impl<'s> Gen<'s> {
                 /// field, or the error of a malformed field.
                 #[inline]
                 pub fn decode(payload: ::bytes::Bytes) -> Result<Self, crate::WireError> {
-                    let mut reader = crate::Reader::new(payload);
+                    Self::read(&mut crate::Reader::new(payload))
+                }
+
+                /// [`decode`](Self::decode) from borrowed octets, for a method whose strings
+                /// all fit inline: fails with `Borrowed::NeedsShared` on the first one that
+                /// does not (or on a long string or table), with the error `decode` would
+                /// give before that.
+                #[inline]
+                pub(crate) fn decode_borrowed(payload: &[u8]) -> Result<Self, crate::codec::Borrowed> {
+                    Self::read(&mut crate::Reader::new(payload))
+                }
+
+                /// The class id, method id and fields, and nothing after them.
+                #[inline]
+                fn read<S: crate::codec::Source>(reader: &mut crate::Reader<S>) -> Result<Self, S::Error> {
                     let class_id = reader.u16("method class id")?;
                     let method_id = reader.u16("method id")?;
                     let method = match (class_id, method_id) {
                         #(#decode_arms)*
-                        _ => return Err(crate::WireError::UnknownMethod { class_id, method_id }),
+                        _ => return Err(crate::WireError::UnknownMethod { class_id, method_id }.into()),
                     };
                     reader.finish(method.name())?;
                     Ok(method)
@@ -1568,6 +1622,7 @@ impl<'s> Gen<'s> {
         let flags_what = lit_str(&format!("{scope}.flags"));
         let mut fields = Vec::new();
         let mut decode = Vec::new();
+        let mut decode_checked = Vec::new();
         let mut check = Vec::new();
         let mut flag_stmts = Vec::new();
         let mut encode = Vec::new();
@@ -1589,8 +1644,12 @@ impl<'s> Gen<'s> {
                 Some(format!("Property flag bit {} (`0x{bit:04x}`).", 15 - i)),
             );
             fields.push(quote! { #doc pub #fid: Option<#ty>, });
-            let read = Self::read_expr(f, &Ident::new("reader", Span::call_site()));
+            let read = Self::read_expr(f, &Ident::new("reader", Span::call_site()), false);
             decode.push(quote! {
+                #fid: if (flags & #mask) != 0 { Some(#read) } else { None },
+            });
+            let read = Self::checked_read_expr(f, &Ident::new("reader", Span::call_site()));
+            decode_checked.push(quote! {
                 #fid: if (flags & #mask) != 0 { Some(#read) } else { None },
             });
             let skip = Self::skip_stmt(f, &Ident::new("reader", Span::call_site()));
@@ -1697,6 +1756,21 @@ impl<'s> Gen<'s> {
                 pub fn decode(reader: &mut crate::Reader) -> Result<Self, crate::WireError> {
                     let flags = Self::read_flags(reader)?;
                     Ok(#decode_body)
+                }
+
+                /// [`decode`](Self::decode) for `octets` that [`check`](Self::check) has
+                /// accepted in full: strings and tables are not checked again, and nothing
+                /// fails.
+                #[inline]
+                pub(crate) fn decode_checked(octets: &::bytes::Bytes) -> Self {
+                    let mut reader = crate::codec::CheckedReader::new(octets);
+                    let flags = reader.u16();
+                    // Further flags words announce nothing (the check made sure).
+                    let mut more = flags;
+                    while (more & 0x0001) != 0 {
+                        more = reader.u16();
+                    }
+                    Self { #(#decode_checked)* }
                 }
 
                 /// Checks encoded property flags and properties exactly as

@@ -148,7 +148,7 @@ impl Reader<Bytes> {
     }
 
     /// A run of bytes prefixed by its length as a `long` (u32).
-    fn long_prefixed(&mut self, what: &'static str) -> Result<Bytes, WireError> {
+    pub(crate) fn long_prefixed(&mut self, what: &'static str) -> Result<Bytes, WireError> {
         let len = self.long_len(what)?;
         Ok(self.buf.split_to(len))
     }
@@ -236,6 +236,183 @@ impl Reader<&[u8]> {
             .ok_or(WireError::Truncated { what })?;
         self.buf = rest;
         Ok(Self::new(region))
+    }
+}
+
+/// Where the generated method decoders read strings and tables from: a payload in a [`Bytes`]
+/// (strings longer than the inline size and tables share it), or borrowed octets (strings must
+/// fit inline; anything that would need to share the buffer stops the decoding with
+/// [`Borrowed::NeedsShared`], and the caller decodes from a `Bytes` instead).
+pub(crate) trait Source: Buf + Sized {
+    /// The decoding error.
+    type Error: From<WireError>;
+
+    /// A short string.
+    fn short_str(r: &mut Reader<Self>, what: &'static str) -> Result<ShortStr, Self::Error>;
+
+    /// A long string.
+    fn long_str(r: &mut Reader<Self>, what: &'static str) -> Result<Bytes, Self::Error>;
+
+    /// A field table.
+    fn table(r: &mut Reader<Self>, what: &'static str) -> Result<FieldTable, Self::Error>;
+}
+
+impl Source for Bytes {
+    type Error = WireError;
+
+    #[inline]
+    fn short_str(r: &mut Reader<Self>, what: &'static str) -> Result<ShortStr, WireError> {
+        r.short_str(what)
+    }
+
+    #[inline]
+    fn long_str(r: &mut Reader<Self>, what: &'static str) -> Result<Bytes, WireError> {
+        r.long_str(what)
+    }
+
+    #[inline]
+    fn table(r: &mut Reader<Self>, what: &'static str) -> Result<FieldTable, WireError> {
+        r.table(what)
+    }
+}
+
+/// Why a method could not be decoded from borrowed octets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Borrowed {
+    /// The octets are malformed: the error decoding from a `Bytes` gives too.
+    Wire(WireError),
+    /// A value needs to share the payload's buffer: decode from a `Bytes`.
+    NeedsShared,
+}
+
+impl From<WireError> for Borrowed {
+    fn from(error: WireError) -> Self {
+        Self::Wire(error)
+    }
+}
+
+impl Source for &[u8] {
+    type Error = Borrowed;
+
+    #[inline]
+    fn short_str(r: &mut Reader<Self>, what: &'static str) -> Result<ShortStr, Borrowed> {
+        let len = usize::from(r.u8(what)?);
+        if len > crate::shortstr::INLINE {
+            return Err(Borrowed::NeedsShared);
+        }
+        let s = match r.buf.first_chunk() {
+            Some(window) => ShortStr::from_window(window, len, what)?,
+            None => {
+                ShortStr::from_slice(r.buf.get(..len).ok_or(WireError::Truncated { what })?, what)?
+            }
+        };
+        r.buf.advance(len);
+        Ok(s)
+    }
+
+    fn long_str(_: &mut Reader<Self>, _: &'static str) -> Result<Bytes, Borrowed> {
+        Err(Borrowed::NeedsShared)
+    }
+
+    fn table(_: &mut Reader<Self>, _: &'static str) -> Result<FieldTable, Borrowed> {
+        Err(Borrowed::NeedsShared)
+    }
+}
+
+/// Reads octets that a check has already accepted (a content header's properties, checked by
+/// `BasicProperties::check` when the frame was decoded), so nothing is checked twice and
+/// nothing can fail: strings are not checked for UTF-8 again, tables are not walked again, and
+/// a read past the end (which a check rules out) gives zero or empty instead of an error.
+/// Strings and tables share `octets`' buffer.
+#[derive(Debug)]
+pub(crate) struct CheckedReader<'a> {
+    octets: &'a Bytes,
+    pos: usize,
+}
+
+impl<'a> CheckedReader<'a> {
+    /// Reads `octets` from the start.
+    #[inline]
+    pub(crate) fn new(octets: &'a Bytes) -> Self {
+        Self { octets, pos: 0 }
+    }
+
+    /// The next `N` octets (zeros past the end).
+    #[inline]
+    fn array<const N: usize>(&mut self) -> [u8; N] {
+        let at = self.pos;
+        self.pos = at.saturating_add(N);
+        self.octets
+            .get(at..)
+            .and_then(<[u8]>::first_chunk)
+            .copied()
+            .unwrap_or([0; N])
+    }
+
+    /// An octet.
+    #[inline]
+    pub(crate) fn u8(&mut self) -> u8 {
+        let [b] = self.array();
+        b
+    }
+
+    /// A big-endian `short`.
+    #[inline]
+    pub(crate) fn u16(&mut self) -> u16 {
+        u16::from_be_bytes(self.array())
+    }
+
+    /// A big-endian `long`.
+    #[inline]
+    pub(crate) fn u32(&mut self) -> u32 {
+        u32::from_be_bytes(self.array())
+    }
+
+    /// A big-endian `longlong`.
+    #[inline]
+    pub(crate) fn u64(&mut self) -> u64 {
+        u64::from_be_bytes(self.array())
+    }
+
+    /// A timestamp.
+    #[inline]
+    pub(crate) fn timestamp(&mut self) -> Timestamp {
+        self.u64()
+    }
+
+    /// The next `len` octets as a slice of the buffer (what is left of them past the end).
+    #[inline]
+    pub(crate) fn region(&mut self, len: usize) -> Bytes {
+        let start = self.pos.min(self.octets.len());
+        let end = start.saturating_add(len).min(self.octets.len());
+        self.pos = self.pos.saturating_add(len);
+        self.octets.slice(start..end)
+    }
+
+    /// A short string, inline when it fits (no reference count touched), shared otherwise.
+    #[inline]
+    pub(crate) fn short_str(&mut self) -> ShortStr {
+        let len = self.u8();
+        let at = self.pos;
+        if usize::from(len) <= crate::shortstr::INLINE {
+            if let Some(window) = self.octets.get(at..).and_then(<[u8]>::first_chunk) {
+                self.pos = at + usize::from(len);
+                return ShortStr::from_checked_window(window, len);
+            }
+            let end = at.saturating_add(usize::from(len)).min(self.octets.len());
+            self.pos = at + usize::from(len);
+            return ShortStr::from_checked_slice(
+                self.octets.get(at.min(end)..end).unwrap_or_default(),
+            );
+        }
+        ShortStr::from_checked_bytes(self.region(usize::from(len)))
+    }
+
+    /// A field table, kept in its wire form.
+    #[inline]
+    pub(crate) fn table(&mut self) -> FieldTable {
+        let len = self.u32() as usize;
+        FieldTable::from_checked(self.region(len))
     }
 }
 

@@ -7,7 +7,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::codec::{patch_u32, Reader};
+use crate::codec::{patch_u32, Borrowed, Reader};
 use crate::constants::{FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD};
 use crate::{basic, AmqpMethod, BasicProperties, Method, ProtocolHeader, WireError};
 
@@ -234,8 +234,9 @@ impl RawProperties {
     ///
     /// This cannot fail: the octets were checked when this value was made, by the same rules
     /// decoding applies.
+    #[inline]
     pub fn decode(&self) -> BasicProperties {
-        BasicProperties::decode(&mut Reader::new(self.octets.clone())).unwrap_or_default()
+        BasicProperties::decode_checked(&self.octets)
     }
 
     /// The first property flags word: bit 15 for `content-type`, downwards; see
@@ -591,6 +592,7 @@ impl FrameDecoder {
     ///   to resynchronise). The size is checked against `frame_max` as soon as the 7-octet
     ///   header is in, before waiting for the payload. A peer that answers with a protocol
     ///   header instead of a frame yields [`WireError::ProtocolVersionMismatch`].
+    #[inline]
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
         let Some(&[frame_type, c0, c1, s0, s1, s2, s3]) = src.get(..HEADER_LEN) else {
             return self.check_partial(src);
@@ -633,6 +635,18 @@ impl FrameDecoder {
             return Err(WireError::BadFrameEnd { what, found: end });
         }
 
+        if frame_type == FRAME_METHOD {
+            // Most methods (basic.deliver, .ack, .publish…) hold only names that fit inline:
+            // those are decoded in place, and the frame's octets are simply passed over.
+            match Method::decode_borrowed(src.get(HEADER_LEN..total - 1).unwrap_or_default()) {
+                Ok(method) => {
+                    src.advance(total);
+                    return Ok(Some(Frame::Method { channel, method }));
+                }
+                Err(Borrowed::Wire(error)) => return Err(error),
+                Err(Borrowed::NeedsShared) => {}
+            }
+        }
         // One split per frame: the frame's octets leave the read buffer as a shared handle,
         // which is then narrowed to the payload (cheaper than three cuts of the buffer).
         src.advance(HEADER_LEN);

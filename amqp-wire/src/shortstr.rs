@@ -114,6 +114,29 @@ impl ShortStr {
         }))
     }
 
+    /// The first `len` (at most [`INLINE`]) octets of `window`, already checked (length and
+    /// UTF-8) by the caller, inline.
+    #[inline]
+    pub(crate) fn from_checked_window(window: &[u8; INLINE], len: u8) -> Self {
+        Self(Repr::Inline { len, buf: *window })
+    }
+
+    /// Octets already checked (length and UTF-8) by the caller: inline if they fit, shared
+    /// otherwise.
+    #[inline]
+    pub(crate) fn from_checked_bytes(bytes: Bytes) -> Self {
+        match inline(&bytes) {
+            Some(repr) => Self(repr),
+            None => Self(Repr::Shared(bytes)),
+        }
+    }
+
+    /// Copies octets already checked (length and UTF-8) by the caller.
+    #[inline]
+    pub(crate) fn from_checked_slice(octets: &[u8]) -> Self {
+        Self::copy_checked(octets)
+    }
+
     /// Copies octets already known to be a valid short string.
     #[inline]
     fn copy_checked(octets: &[u8]) -> Self {

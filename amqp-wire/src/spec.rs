@@ -216,7 +216,10 @@ mod tests {
             bytes, b"\x00\x28\x00\x0a\x00\x00\x01x\x05topic\x1a\x00\x00\x00\x00",
             "durable = bit 1, internal = bit 3, no-wait = bit 4"
         );
-        assert_eq!(decode(&bytes).unwrap(), Method::ExchangeDeclare(declare));
+        assert_eq!(
+            decode(&bytes).unwrap(),
+            Method::ExchangeDeclare(Box::new(declare))
+        );
     }
 
     #[test]
@@ -670,7 +673,7 @@ mod mini {
         );
         assert_eq!(
             Method::decode(Bytes::from(bytes)),
-            Ok(Method::SampleHello(hello))
+            Ok(Method::SampleHello(Box::new(hello)))
         );
     }
 

@@ -22,6 +22,7 @@
 
 use core::fmt;
 use std::collections::hash_map::{Entry, HashMap};
+use std::sync::OnceLock;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -373,7 +374,14 @@ impl<'a> IntoIterator for &'a FieldArray {
 /// [`insert_key`](Self::insert_key) takes an already checked [`ShortStr`] and cannot fail.
 /// Inserting a key that is present replaces its value in place (the key keeps its position).
 ///
-/// Equality compares the entries in order, so it means "encodes to the same bytes".
+/// Equality compares the entries in order.
+///
+/// A decoded table keeps the octets it was decoded from (a slice of the frame, checked in full
+/// when the frame was decoded) and builds its entries only when one is first asked for, so
+/// decoding a table allocates nothing, and a table nobody reads costs one check of its octets.
+/// Until it is changed, such a table encodes to exactly those octets, a repeated key included
+/// (its entries, as [`iter`](Self::iter) shows them, keep the key's first position and last
+/// value).
 ///
 /// ```
 /// use amqp_wire::{FieldTable, FieldValue};
@@ -388,9 +396,14 @@ impl<'a> IntoIterator for &'a FieldArray {
 /// assert!(args.insert(&"k".repeat(256), FieldValue::Void).is_err());
 /// # Ok::<(), amqp_wire::WireError>(())
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct FieldTable {
-    entries: Vec<(ShortStr, FieldValue)>,
+    /// The checked wire octets of a decoded, unchanged table: its pairs, without the length
+    /// prefix. Empty for a table built in memory or changed since it was decoded.
+    wire: Bytes,
+    /// The entries: parsed from `wire` on first access when that is set, the table itself
+    /// otherwise (uninitialised meaning empty).
+    entries: OnceLock<Vec<(ShortStr, FieldValue)>>,
 }
 
 /// Tables up to this many entries find duplicate keys on decode without an index (see `Dedup`);
@@ -406,18 +419,61 @@ impl FieldTable {
     /// An empty table (does not allocate).
     pub const fn new() -> Self {
         Self {
-            entries: Vec::new(),
+            wire: Bytes::new(),
+            entries: OnceLock::new(),
         }
+    }
+
+    /// A table over `wire`, pairs that [`check_pairs`] has accepted.
+    pub(crate) fn from_checked(wire: Bytes) -> Self {
+        Self {
+            wire,
+            entries: OnceLock::new(),
+        }
+    }
+
+    /// The entries, parsed from the wire octets on first use.
+    fn entries(&self) -> &[(ShortStr, FieldValue)] {
+        self.entries.get_or_init(|| parse_checked(&self.wire))
+    }
+
+    /// Turns a decoded table into one built in memory (parsing it if that has not happened
+    /// yet), before a change: from then on it encodes from its entries.
+    fn make_owned(&mut self) {
+        if !self.wire.is_empty() {
+            let entries = self
+                .entries
+                .take()
+                .unwrap_or_else(|| parse_checked(&self.wire));
+            self.wire = Bytes::new();
+            self.entries = OnceLock::from(entries);
+        }
+    }
+
+    /// Runs `change` on the entries of the table, made owned first.
+    fn change<R>(&mut self, change: impl FnOnce(&mut Vec<(ShortStr, FieldValue)>) -> R) -> R {
+        self.make_owned();
+        let mut entries = self.entries.take().unwrap_or_default();
+        let result = change(&mut entries);
+        self.entries = OnceLock::from(entries);
+        result
+    }
+
+    /// The entries, owned.
+    fn into_entries(mut self) -> Vec<(ShortStr, FieldValue)> {
+        self.entries
+            .take()
+            .unwrap_or_else(|| parse_checked(&self.wire))
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries().len()
     }
 
     /// Whether the table has no entries.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.wire.is_empty() && self.entries().is_empty()
     }
 
     /// Sets `key` to `value`, returning the value it replaces.
@@ -438,7 +494,7 @@ impl FieldTable {
             len: key.len(),
             max: ShortStr::MAX_LEN,
         })?;
-        self.entries.push((key, value));
+        self.change(|entries| entries.push((key, value)));
         Ok(None)
     }
 
@@ -453,7 +509,7 @@ impl FieldTable {
         if let Some(slot) = self.value_mut(&key) {
             return Some(core::mem::replace(slot, value));
         }
-        self.entries.push((key, value));
+        self.change(|entries| entries.push((key, value)));
         None
     }
 
@@ -466,23 +522,28 @@ impl FieldTable {
 
     /// Removes `key`, returning its value; the other entries keep their order.
     pub fn remove(&mut self, key: &str) -> Option<FieldValue> {
-        let at = self.entries.iter().position(|(k, _)| k == key)?;
-        Some(self.entries.remove(at).1)
+        let at = self.entries().iter().position(|(k, _)| k == key)?;
+        self.change(|entries| (at < entries.len()).then(|| entries.remove(at).1))
     }
 
     /// Removes every entry.
     pub fn clear(&mut self) {
-        self.entries.clear();
+        *self = Self::new();
     }
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&FieldValue> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.entries()
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 
     /// The value of `key`, mutably.
     pub fn value_mut(&mut self, key: &str) -> Option<&mut FieldValue> {
+        self.make_owned();
         self.entries
+            .get_mut()?
             .iter_mut()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v)
@@ -535,19 +596,27 @@ impl FieldTable {
 
     /// The entries in order.
     pub fn iter(&self) -> TableIter<'_> {
-        TableIter(self.entries.iter())
+        TableIter(self.entries().iter())
     }
 
     /// The keys in order.
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &ShortStr> + ExactSizeIterator {
-        self.entries.iter().map(|(k, _)| k)
+        self.entries().iter().map(|(k, _)| k)
     }
 
     /// The values in order.
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &FieldValue> + ExactSizeIterator {
-        self.entries.iter().map(|(_, v)| v)
+        self.entries().iter().map(|(_, v)| v)
     }
 }
+
+impl PartialEq for FieldTable {
+    fn eq(&self, other: &Self) -> bool {
+        (!self.wire.is_empty() && self.wire == other.wire) || self.entries() == other.entries()
+    }
+}
+
+impl Eq for FieldTable {}
 
 impl fmt::Debug for FieldTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -593,7 +662,7 @@ impl IntoIterator for FieldTable {
     type IntoIter = std::vec::IntoIter<(ShortStr, FieldValue)>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
+        self.into_entries().into_iter()
     }
 }
 
@@ -609,10 +678,12 @@ impl<V: Into<FieldValue>> FromIterator<(ShortStr, V)> for FieldTable {
 
 impl<V: Into<FieldValue>> Extend<(ShortStr, V)> for FieldTable {
     fn extend<I: IntoIterator<Item = (ShortStr, V)>>(&mut self, iter: I) {
-        let mut dedup = Dedup::default();
-        for (k, v) in iter {
-            dedup.push(&mut self.entries, k, v.into());
-        }
+        self.change(|entries| {
+            let mut dedup = Dedup::seeded(entries);
+            for (k, v) in iter {
+                dedup.push(entries, k, v.into());
+            }
+        });
     }
 }
 
@@ -630,6 +701,22 @@ struct Dedup {
 }
 
 impl Dedup {
+    /// A filter that knows the keys of `entries` already.
+    fn seeded(entries: &[(ShortStr, FieldValue)]) -> Self {
+        let mut dedup = Self::default();
+        if entries.len() > LINEAR_DEDUP_MAX {
+            dedup.index = Some(key_index(entries));
+        } else {
+            for (key, _) in entries {
+                let h = filter_hash(key.as_bytes());
+                if let Some(word) = dedup.seen.get_mut(usize::from(h >> 6)) {
+                    *word |= 1u64 << (h & 63);
+                }
+            }
+        }
+        dedup
+    }
+
     fn push(
         &mut self,
         entries: &mut Vec<(ShortStr, FieldValue)>,
@@ -663,15 +750,18 @@ impl Dedup {
         }
         entries.push((key, value));
         if entries.len() > LINEAR_DEDUP_MAX {
-            self.index = Some(
-                entries
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (k, _))| (k.clone(), i))
-                    .collect(),
-            );
+            self.index = Some(key_index(entries));
         }
     }
+}
+
+/// Each key's position in `entries`.
+fn key_index(entries: &[(ShortStr, FieldValue)]) -> HashMap<ShortStr, usize> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k.clone(), i))
+        .collect()
 }
 
 /// FNV-1a, folded to 8 bits: only ever used to pick a bit of [`Dedup`]'s filter.
@@ -702,9 +792,19 @@ pub(crate) fn check_table(
 ) -> Result<(), WireError> {
     check_depth(depth, what)?;
     let mut body = r.sub_reader(what)?;
+    check_pairs(&mut body, what, depth)
+}
+
+/// Checks a table's pairs (the octets after its length): every key a short string, every value
+/// a known tag with a whole value, nesting no deeper than [`FieldTable::MAX_DEPTH`].
+fn check_pairs(
+    body: &mut Reader<&[u8]>,
+    what: &'static str,
+    depth: usize,
+) -> Result<(), WireError> {
     while body.remaining() > 0 {
         body.skip_short_str(what)?;
-        check_value(&mut body, what, depth)?;
+        check_value(body, what, depth)?;
     }
     Ok(())
 }
@@ -736,23 +836,36 @@ fn check_value(r: &mut Reader<&[u8]>, what: &'static str, depth: usize) -> Resul
     r.skip(width, what)
 }
 
+/// Decodes a table: its octets are checked now, and kept; the entries are built when first
+/// asked for ([`parse_checked`]).
 pub(crate) fn read_table(
     r: &mut Reader,
     what: &'static str,
     depth: usize,
 ) -> Result<FieldTable, WireError> {
     check_depth(depth, what)?;
-    let mut body = r.sub_reader(what)?;
+    let wire = r.long_prefixed(what)?;
+    check_pairs(&mut Reader::new(&wire[..]), what, depth)?;
+    Ok(FieldTable::from_checked(wire))
+}
+
+/// The entries of table pairs that [`check_pairs`] accepted (so nothing here fails; if it
+/// did, the entries read until then would be kept). A repeated key keeps its first position and
+/// its last value.
+fn parse_checked(wire: &Bytes) -> Vec<(ShortStr, FieldValue)> {
+    const WHAT: &str = "field table";
+    let mut body = Reader::new(wire.clone());
     // A guess from the length (entries are rarely under 16 octets) saves regrowing the vector;
     // capped, so a hostile length cannot make it large.
     let mut entries = Vec::with_capacity((body.remaining() / 16).min(32));
     let mut dedup = Dedup::default();
     while body.remaining() > 0 {
-        let key = body.short_str(what)?;
-        let value = read_value(&mut body, what, depth)?;
+        let (Ok(key), Ok(value)) = (body.short_str(WHAT), read_value(&mut body, WHAT, 1)) else {
+            break;
+        };
         dedup.push(&mut entries, key, value);
     }
-    Ok(FieldTable { entries })
+    entries
 }
 
 fn read_array(r: &mut Reader, what: &'static str, depth: usize) -> Result<FieldArray, WireError> {
@@ -795,8 +908,13 @@ fn read_value(r: &mut Reader, what: &'static str, depth: usize) -> Result<FieldV
 }
 
 pub(crate) fn write_table(dst: &mut BytesMut, table: &FieldTable) {
+    if !table.wire.is_empty() {
+        // A decoded, unchanged table: its own octets.
+        put_long_str(dst, &table.wire);
+        return;
+    }
     put_sized(dst, |dst| {
-        for (key, value) in &table.entries {
+        for (key, value) in table.entries() {
             put_short_str(dst, key);
             write_value(dst, value);
         }
@@ -905,6 +1023,77 @@ mod tests {
         assert_eq!(t.keys().next().unwrap(), "k0");
         assert_eq!(t.keys().last().unwrap(), "k99");
         assert!(t.values().all(|v| *v == FieldValue::U8(2)));
+    }
+
+    #[test]
+    fn a_decoded_table_changes_like_a_built_one() {
+        let built = FieldTable::new()
+            .with("a", 1i32)
+            .unwrap()
+            .with("b", "x")
+            .unwrap();
+        let mut wire = BytesMut::new();
+        write_table(&mut wire, &built);
+        let wire = wire.freeze();
+        let decode = || Reader::new(wire.clone()).table("t").unwrap();
+
+        // Unchanged: equal, and encoded as it came.
+        let decoded = decode();
+        assert_eq!(decoded, built);
+        assert_eq!(decoded.len(), 2);
+        assert!(!decoded.is_empty());
+        let mut again = BytesMut::new();
+        write_table(&mut again, &decoded);
+        assert_eq!(again.freeze(), wire);
+
+        // Every change works on the entries, and the table is then written from them.
+        let mut t = decode();
+        assert_eq!(t.insert("a", 2i64).unwrap(), Some(FieldValue::I32(1)));
+        assert_eq!(t.insert_key(ShortStr::from_static("c"), true), None);
+        *t.value_mut("b").unwrap() = FieldValue::from("y");
+        assert_eq!(t.remove("c"), Some(FieldValue::Bool(true)));
+        let expected = FieldTable::new()
+            .with("a", 2i64)
+            .unwrap()
+            .with("b", "y")
+            .unwrap();
+        assert_eq!(t, expected);
+        let (mut ours, mut theirs) = (BytesMut::new(), BytesMut::new());
+        write_table(&mut ours, &t);
+        write_table(&mut theirs, &expected);
+        assert_eq!(ours, theirs);
+
+        let mut t = decode();
+        t.clear();
+        assert!(t.is_empty());
+        let mut empty = BytesMut::new();
+        write_table(&mut empty, &t);
+        assert_eq!(&empty[..], b"\x00\x00\x00\x00");
+
+        let pairs: Vec<(ShortStr, FieldValue)> = decode().into_iter().collect();
+        assert_eq!(pairs.len(), 2);
+        assert_eq!(
+            pairs[1],
+            (ShortStr::from_static("b"), FieldValue::from("x"))
+        );
+    }
+
+    #[test]
+    fn extend_replaces_keys_already_present() {
+        let mut wire = BytesMut::new();
+        write_table(&mut wire, &FieldTable::new().with("a", 1i32).unwrap());
+        for mut t in [
+            FieldTable::new().with("a", 1i32).unwrap(),
+            Reader::new(wire.clone().freeze()).table("t").unwrap(),
+        ] {
+            t.extend([
+                (ShortStr::from_static("a"), FieldValue::I32(2)),
+                (ShortStr::from_static("b"), FieldValue::I32(3)),
+            ]);
+            assert_eq!(t.len(), 2);
+            assert_eq!(t.get_i64("a"), Some(2));
+            assert_eq!(t.get_i64("b"), Some(3));
+        }
     }
 
     #[test]

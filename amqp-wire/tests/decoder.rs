@@ -1,10 +1,10 @@
 //! The streaming decoder's edge cases: partial input, and each way a stream can be malformed.
 
 use amqp_wire::{
-    basic, encode_content, encode_publish, BasicProperties, FieldTable, FieldValue, Frame,
+    basic, encode_content, encode_publish, queue, BasicProperties, FieldTable, FieldValue, Frame,
     FrameDecoder, Method, ProtocolHeader, ShortStr, WireError,
 };
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 /// A frame with the given type, channel and payload, sized correctly and properly ended.
 fn raw_frame(frame_type: u8, channel: u16, payload: &[u8]) -> Vec<u8> {
@@ -479,4 +479,81 @@ fn table_values_decode_through_a_header() {
         panic!("not a header")
     };
     assert_eq!(header.properties.decode().headers, Some(headers));
+}
+
+/// A method frame whose names all fit inline is decoded in place; one with a longer name or a
+/// table from a handle on the read buffer. Both give exactly what `Method::decode` gives for the
+/// payload, errors included, and consume the whole frame.
+#[test]
+fn method_frames_decode_alike_in_place_and_shared() {
+    let encode = |method: Method| {
+        let mut dst = BytesMut::new();
+        method.encode(&mut dst);
+        dst.to_vec()
+    };
+    let publish = encode(
+        basic::Publish {
+            exchange: ShortStr::from_static("amq.direct"),
+            routing_key: ShortStr::from_static("jobs"),
+            ..Default::default()
+        }
+        .into(),
+    );
+    let deliver = encode(
+        basic::Deliver {
+            // RabbitMQ's consumer tags are 31 octets: longer than the inline size.
+            consumer_tag: ShortStr::from_static("amq.ctag-Zq3pU8mW1xLrT0hCk5fG9A"),
+            delivery_tag: 7,
+            exchange: ShortStr::from_static("ex"),
+            routing_key: ShortStr::from_static("rk"),
+            ..Default::default()
+        }
+        .into(),
+    );
+    let declare = encode(
+        queue::Declare {
+            queue: ShortStr::from_static("q"),
+            arguments: FieldTable::new().with("x-max-length", 10i64).unwrap(),
+            ..Default::default()
+        }
+        .into(),
+    );
+    let mut bad_utf8 = publish.clone();
+    bad_utf8[7] = 0xff; // inside "amq.direct"
+    let mut bad_long_utf8 = deliver.clone();
+    bad_long_utf8[10] = 0xff; // inside the consumer tag
+    let mut trailing = publish.clone();
+    trailing.push(0);
+    let truncated = publish[..publish.len() - 3].to_vec();
+    let mut unknown = publish.clone();
+    unknown[3] = 99;
+
+    for payload in [
+        publish,
+        deliver,
+        declare,
+        bad_utf8,
+        bad_long_utf8,
+        trailing,
+        truncated,
+        unknown,
+    ] {
+        let expected = Method::decode(Bytes::from(payload.clone()));
+        let mut src = BytesMut::from(&raw_frame(1, 5, &payload)[..]);
+        let got = FrameDecoder::new(0).decode(&mut src);
+        match (&expected, got) {
+            (
+                Ok(method),
+                Ok(Some(Frame::Method {
+                    channel: 5,
+                    method: got,
+                })),
+            ) => {
+                assert_eq!(&got, method);
+                assert!(src.is_empty(), "the frame was not consumed");
+            }
+            (Err(error), Err(got)) => assert_eq!(&got, error),
+            (expected, got) => panic!("expected {expected:?}, got {got:?} for {payload:?}"),
+        }
+    }
 }

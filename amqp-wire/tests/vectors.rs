@@ -376,9 +376,17 @@ fn every_field_value_type() {
 
 #[test]
 fn capital_l_is_read_as_i64_and_written_as_l() {
-    let mut r = Reader::new(Bytes::from(one_entry(b"L\x00\x00\x00\x00\x00\x00\x01\x00")));
-    let table = r.table("t").unwrap();
+    let wire = one_entry(b"L\x00\x00\x00\x00\x00\x00\x01\x00");
+    let mut r = Reader::new(Bytes::from(wire.clone()));
+    let mut table = r.table("t").unwrap();
     assert_eq!(table.get("k"), Some(&FieldValue::I64(256)));
+    // Unchanged, a decoded table is forwarded as it came.
+    let mut dst = BytesMut::new();
+    amqp_wire::codec::put_table(&mut dst, &table);
+    assert_eq!(&dst[..], &wire[..]);
+    // Once changed, it is written from its values, and an I64 is `l`.
+    table.insert("k2", true).unwrap();
+    assert_eq!(table.remove("k2"), Some(FieldValue::Bool(true)));
     let mut dst = BytesMut::new();
     amqp_wire::codec::put_table(&mut dst, &table);
     assert_eq!(

@@ -164,6 +164,28 @@ pub fn check_frame_stream(data: &[u8]) {
     assert_eq!(chunked_frames, frames, "chunked decoding gave other frames");
     assert_eq!(chunked_end, end, "chunked decoding ended otherwise");
 
+    // Method frames are decoded in place when their names fit inline, from a shared handle
+    // otherwise: either way, the method (or the error) is the one `Method::decode` gives for the
+    // payload.
+    let mut at = 0;
+    for (frame, consumed) in &frames {
+        if let Frame::Method { method, .. } = frame {
+            let payload = Bytes::copy_from_slice(&stream[at + 7..at + consumed - 1]);
+            assert_eq!(Method::decode(payload).as_ref(), Ok(method));
+        }
+        at += consumed;
+    }
+    if let End::Failed(error) = &end {
+        if let Some(payload) = whole_method_payload(&stream[at..], frame_max) {
+            let expected = Method::decode(Bytes::copy_from_slice(payload)).err();
+            assert_eq!(
+                expected.as_ref(),
+                Some(error),
+                "method frame failed otherwise"
+            );
+        }
+    }
+
     for (frame, consumed) in &frames {
         if let Frame::Body { payload, .. } = frame {
             let at = payload.as_ptr() as usize;
@@ -187,6 +209,23 @@ pub fn check_frame_stream(data: &[u8]) {
         let again = FrameDecoder::new(frame_max).decode(&mut encoded);
         assert_eq!(again.as_ref().ok().and_then(Option::as_ref), Some(frame));
         assert!(encoded.is_empty(), "re-encoded frame left octets behind");
+    }
+}
+
+/// The payload of the method frame at the start of `rest`, if one is there whole, within
+/// `frame_max`, with its end octet.
+fn whole_method_payload(rest: &[u8], frame_max: u32) -> Option<&[u8]> {
+    let [1, _, _, s0, s1, s2, s3, body @ ..] = rest else {
+        return None;
+    };
+    let size = u32::from_be_bytes([*s0, *s1, *s2, *s3]);
+    if frame_max != 0 && u64::from(size) + 8 > u64::from(frame_max) {
+        return None;
+    }
+    let size = usize::try_from(size).ok()?;
+    match body.get(size) {
+        Some(0xce) => body.get(..size),
+        _ => None,
     }
 }
 

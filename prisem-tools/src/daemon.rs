@@ -110,6 +110,33 @@ pub fn syslog_priority(level: tracing::Level) -> u8 {
     }
 }
 
+/// Reports an error that ends the program: `program: error` on standard error, each line with
+/// the `<3>` (err) priority prefix when standard error is the journal, so that the journal
+/// records it as an error and not at the stream's default level (info).
+pub fn fatal(program: &str, error: impl fmt::Display) {
+    eprint!("{}", stderr_lines(program, &error, journal_priority(3)));
+}
+
+/// Reports a problem the program goes on despite, as [`fatal`] does, at the `<4>` (warning)
+/// priority.
+pub fn warning(program: &str, problem: impl fmt::Display) {
+    eprint!("{}", stderr_lines(program, &problem, journal_priority(4)));
+}
+
+/// `priority` when standard error is the journal.
+fn journal_priority(priority: u8) -> Option<u8> {
+    stderr_is_journal().then_some(priority)
+}
+
+/// `program: text`, each line prefixed with `<priority>` if one is given.
+fn stderr_lines(program: &str, text: &dyn fmt::Display, priority: Option<u8>) -> String {
+    let text = format!("{program}: {text}");
+    let prefix = priority.map(|p| format!("<{p}>")).unwrap_or_default();
+    text.lines()
+        .map(|line| format!("{prefix}{line}\n"))
+        .collect()
+}
+
 /// Whether standard error is the journal's stream: `$JOURNAL_STREAM` is `<device>:<inode>` of
 /// the socket systemd connected, and it must be the one file descriptor 2 still is (a child
 /// whose stderr was redirected inherits the variable, not the stream).
@@ -285,6 +312,19 @@ impl Reload {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn fatal_errors_carry_the_err_priority_in_the_journal() {
+        assert_eq!(
+            stderr_lines("blockd", &"no such file", None),
+            "blockd: no such file\n"
+        );
+        assert_eq!(
+            stderr_lines("blockd", &"first\nsecond", Some(3)),
+            "<3>blockd: first\n<3>second\n"
+        );
+    }
+
     use super::*;
     use std::time::Duration;
 

@@ -492,12 +492,12 @@ mod tests {
             },
             Frame::Method {
                 channel: 1,
-                method: Method::ExchangeDeclare(exchange::Declare {
+                method: Method::ExchangeDeclare(Box::new(exchange::Declare {
                     exchange: ShortStr::from_static("e"),
                     kind: ShortStr::from_static("topic"),
                     durable: true,
                     ..Default::default()
-                }),
+                })),
             },
             Frame::Method {
                 channel: 1,

@@ -139,6 +139,85 @@ fn client_spinner_on_a_terminal_only() {
         !quiet.contains("waiting for the reply"),
         "spinner despite --quiet: {quiet:?}"
     );
+
+    // A queue that takes the request but nobody answers: the call waits out its timeout, and
+    // meanwhile the spinner turns (several frames, the elapsed time counting up); when the
+    // call ends it is wiped from the line before the error is written.
+    let silent = unique_name("nobody-answers");
+    let queue = format!("{silent}_{}", prisem_tools::rpc::PROTOCOL_VERSION);
+    let declare = Command::new(AMQP)
+        .args(["--url", &url, "declare", "queue", &queue])
+        .output()
+        .unwrap();
+    assert!(declare.status.success(), "{declare:?}");
+    // A consumer that takes one request and never answers it.
+    let mut taker = Command::new(AMQP)
+        .args(["--url", &url, "consume", "-q", &queue, "--count", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let consuming = (0..100).any(|_| {
+        let out = Command::new(AMQP)
+            .args([
+                "--url",
+                &url,
+                "declare",
+                "queue",
+                &queue,
+                "--passive",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains("\"consumer_count\":1")
+            || (
+                std::thread::sleep(std::time::Duration::from_millis(50)),
+                false,
+            )
+                .1
+    });
+    assert!(consuming, "the silent consumer never started");
+    let env = [
+        ("C", client),
+        ("URL", url.as_str()),
+        ("B", silent.as_str()),
+        ("IN", input),
+    ];
+    let (ok, waited) =
+        on_a_terminal_status(r#""$C" --url "$URL" -q "$B" --timeout 2 -r "$IN""#, &env);
+    let taken = taker.wait().unwrap();
+    let _ = Command::new(AMQP)
+        .args(["--url", &url, "delete", "queue", &queue])
+        .output();
+    assert!(taken.success(), "the silent consumer failed: {taken:?}");
+    assert!(!ok, "a call nobody answers succeeded: {waited:?}");
+    let frames: std::collections::HashSet<char> = waited
+        .split("waiting for the reply")
+        .filter_map(|before| {
+            // The frame opens each redrawn line: the first non-ASCII character after the last
+            // carriage return.
+            before.rsplit('\r').next()?.chars().find(|c| !c.is_ascii())
+        })
+        .collect();
+    assert!(
+        frames.len() >= 3,
+        "the spinner did not turn: {frames:?} in {waited:?}"
+    );
+    assert!(
+        waited.contains("(1s)"),
+        "no elapsed time counted: {waited:?}"
+    );
+    let last_frame = waited.rfind("waiting for the reply").unwrap();
+    let error = waited.rfind("anon_client:").unwrap_or(0);
+    assert!(error > last_frame, "no error after the spinner: {waited:?}");
+    assert!(
+        waited[last_frame..error].contains("\x1b[2K"),
+        "the spinner was not wiped before the error: {waited:?}"
+    );
+
     let piped = Command::new(client)
         .args(["--url", &url, "-q", &base, "--timeout", "1", "-r", input])
         .stdin(Stdio::null())

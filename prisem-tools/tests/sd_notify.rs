@@ -131,3 +131,55 @@ fn journal_lines_carry_priorities_and_others_keep_the_time() {
         "priorities outside the journal: {plain:?}"
     );
 }
+
+/// The stderr of `program` run with `args` until it exits; with `journal`, JOURNAL_STREAM
+/// names that file as systemd names the journal's socket.
+fn exit_stderr(program: &str, args: &[&str], journal: bool) -> (Option<i32>, String) {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let err_path = dir.path().join("stderr");
+    let err = std::fs::File::create(&err_path).unwrap();
+    let meta = err.metadata().unwrap();
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env_remove("JOURNAL_STREAM")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err);
+    if journal {
+        cmd.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+    }
+    let status = cmd.status().unwrap();
+    (status.code(), std::fs::read_to_string(&err_path).unwrap())
+}
+
+#[test]
+fn fatal_errors_reach_the_journal_as_errors() {
+    let bridge = env!("CARGO_BIN_EXE_syslog-bridge");
+    let (code, journal) = exit_stderr(bridge, &[], true);
+    assert_eq!(code, Some(2));
+    assert!(
+        journal.starts_with("<3>syslog-bridge: nothing to listen on"),
+        "{journal:?}"
+    );
+    let (_, plain) = exit_stderr(bridge, &[], false);
+    assert!(
+        plain.starts_with("syslog-bridge: nothing to listen on"),
+        "{plain:?}"
+    );
+
+    // A daemon that cannot open its configuration says so at err priority too.
+    let blockd = env!("CARGO_BIN_EXE_blockd");
+    let (code, journal) = exit_stderr(
+        blockd,
+        &[
+            "--block-command",
+            "/nonexistent {ip}",
+            "--unblock-command",
+            "",
+        ],
+        true,
+    );
+    assert_ne!(code, Some(0));
+    assert!(journal.starts_with("<3>blockd: "), "{journal:?}");
+}

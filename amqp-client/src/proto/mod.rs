@@ -439,7 +439,7 @@ impl<T, U> Proto<T, U> {
     /// A method on channel 0: the handshake, the close handshakes, blocked/unblocked.
     fn connection_method(&mut self, method: Method) {
         match (self.phase, method) {
-            (Phase::AwaitStart, Method::ConnectionStart(start)) => self.on_start(start),
+            (Phase::AwaitStart, Method::ConnectionStart(start)) => self.on_start(*start),
             (Phase::AwaitTune, Method::ConnectionTune(tune)) => self.on_tune(tune),
             (Phase::AwaitTune, Method::ConnectionSecure(_)) => self.fail(
                 Error::Authentication(

@@ -71,6 +71,14 @@ fn syslog_seeds(out: &mut Vec<Seed>) {
     ));
     out.push(seed(
         "syslog_parse",
+        "iso-without-zone",
+        with_selector(
+            0,
+            b"<38>2026-12-05T01:32:00.25 gw prg00000[1234]: seq: 0000000007, thread: 0000",
+        ),
+    ));
+    out.push(seed(
+        "syslog_parse",
         "unparsed",
         with_selector(4, b"no header at all \xff\xfe"),
     ));

@@ -165,7 +165,10 @@ async fn main() -> ExitCode {
     let store = match Store::open(&db_path(&cli), argon2::Params::default()) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("backbone: {}: {e}", db_path(&cli).display());
+            prisem_tools::daemon::fatal(
+                "backbone",
+                format_args!("{}: {e}", db_path(&cli).display()),
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -176,7 +179,7 @@ async fn main() -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("backbone: {e}");
+            prisem_tools::daemon::fatal("backbone", e);
             ExitCode::FAILURE
         }
     }

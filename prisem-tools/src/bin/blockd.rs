@@ -46,7 +46,7 @@ async fn main() -> ExitCode {
         (Some(b), Some(u)) => match (Template::parse(b), Template::parse(u)) {
             (Ok(block), Ok(unblock)) => Applier::Templates { block, unblock },
             (Err(e), _) | (_, Err(e)) => {
-                eprintln!("blockd: {e}");
+                prisem_tools::daemon::fatal("blockd", e);
                 return ExitCode::from(2);
             }
         },
@@ -55,18 +55,18 @@ async fn main() -> ExitCode {
     let shutdown = match Shutdown::on_signals() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("blockd: cannot watch signals: {e}");
+            prisem_tools::daemon::fatal("blockd", format_args!("cannot watch signals: {e}"));
             return ExitCode::FAILURE;
         }
     };
     if let Err(e) = args.metrics.start("blockd").await {
-        eprintln!("blockd: {e}");
+        prisem_tools::daemon::fatal("blockd", e);
         return ExitCode::FAILURE;
     }
     let conn = match connect(&args.common.config("blockd"), "blockd", &args.common).await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("blockd: {e}");
+            prisem_tools::daemon::fatal("blockd", e);
             return ExitCode::FAILURE;
         }
     };
@@ -80,7 +80,7 @@ async fn main() -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("blockd: {e}");
+            prisem_tools::daemon::fatal("blockd", e);
             ExitCode::FAILURE
         }
     }

@@ -136,7 +136,7 @@ async fn main() -> ExitCode {
     match main_inner(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("prisem-dashboard: {e}");
+            prisem_tools::daemon::fatal("prisem-dashboard", e);
             ExitCode::FAILURE
         }
     }

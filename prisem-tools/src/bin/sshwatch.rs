@@ -57,18 +57,18 @@ async fn main() -> ExitCode {
     let shutdown = match Shutdown::on_signals() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("sshwatch: cannot watch signals: {e}");
+            prisem_tools::daemon::fatal("sshwatch", format_args!("cannot watch signals: {e}"));
             return ExitCode::FAILURE;
         }
     };
     if let Err(e) = args.metrics.start("sshwatch").await {
-        eprintln!("sshwatch: {e}");
+        prisem_tools::daemon::fatal("sshwatch", e);
         return ExitCode::FAILURE;
     }
     let conn = match connect(&args.common.config("sshwatch"), "sshwatch", &args.common).await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("sshwatch: {e}");
+            prisem_tools::daemon::fatal("sshwatch", e);
             return ExitCode::FAILURE;
         }
     };
@@ -93,7 +93,7 @@ async fn main() -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("sshwatch: {e}");
+            prisem_tools::daemon::fatal("sshwatch", e);
             ExitCode::FAILURE
         }
     }

@@ -108,7 +108,10 @@ async fn main() -> ExitCode {
                 routing.aliases.push((from.into(), to.into()))
             }
             _ => {
-                eprintln!("syslog-bridge: --alias {a:?}: expected FROM=TO");
+                prisem_tools::daemon::fatal(
+                    "syslog-bridge",
+                    format_args!("--alias {a:?}: expected FROM=TO"),
+                );
                 return ExitCode::from(2);
             }
         }
@@ -118,29 +121,30 @@ async fn main() -> ExitCode {
         && args.unix.is_empty()
         && args.unix_stream.is_empty()
     {
-        eprintln!(
-            "syslog-bridge: nothing to listen on (give --udp, --tcp, --unix or --unix-stream)"
+        prisem_tools::daemon::fatal(
+            "syslog-bridge",
+            "nothing to listen on (give --udp, --tcp, --unix or --unix-stream)",
         );
         return ExitCode::from(2);
     }
     let shutdown = match Shutdown::on_signals() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("syslog-bridge: cannot watch signals: {e}");
+            prisem_tools::daemon::fatal("syslog-bridge", format_args!("cannot watch signals: {e}"));
             return ExitCode::FAILURE;
         }
     };
     let stats = std::sync::Arc::new(prisem_tools::syslog::Stats::default());
     prisem_tools::metrics::register_syslog(stats.clone());
     if let Err(e) = args.metrics.start("syslog-bridge").await {
-        eprintln!("syslog-bridge: {e}");
+        prisem_tools::daemon::fatal("syslog-bridge", e);
         return ExitCode::FAILURE;
     }
     let cfg_file = args.common.config("syslog-bridge");
     let conn = match connect(&cfg_file, "syslog-bridge", &args.common).await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("syslog-bridge: {e}");
+            prisem_tools::daemon::fatal("syslog-bridge", e);
             return ExitCode::FAILURE;
         }
     };
@@ -181,7 +185,7 @@ async fn main() -> ExitCode {
     match r {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("syslog-bridge: {e}");
+            prisem_tools::daemon::fatal("syslog-bridge", e);
             ExitCode::FAILURE
         }
     }

@@ -107,7 +107,7 @@ pub async fn run(args: LogmonArgs) -> ExitCode {
     let conn = match connect(&cfg, "logmon", &args.common).await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("logmon: {e}");
+            crate::daemon::fatal("logmon", e);
             return ExitCode::from(1);
         }
     };
@@ -143,7 +143,7 @@ async fn send(
             }
         };
         if let Err(e) = result {
-            eprintln!("logmon: {e}");
+            crate::daemon::fatal("logmon", e);
             status = 1;
         }
     }
@@ -165,7 +165,7 @@ async fn monitor(
         {
             Ok(f) => Some(f),
             Err(e) => {
-                eprintln!("logmon: {}: {e}", args.logfile.display());
+                crate::daemon::fatal("logmon", format_args!("{}: {e}", args.logfile.display()));
                 return 1;
             }
         }
@@ -175,7 +175,7 @@ async fn monitor(
     let shutdown = match Shutdown::on_signals() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("logmon: cannot watch signals: {e}");
+            crate::daemon::fatal("logmon", format_args!("cannot watch signals: {e}"));
             return 1;
         }
     };
@@ -195,7 +195,7 @@ async fn monitor(
     match monitor.run(conn, &mut out, &shutdown, None).await {
         Ok(_) => 0,
         Err(e) => {
-            eprintln!("logmon: {e}");
+            crate::daemon::fatal("logmon", e);
             1
         }
     }

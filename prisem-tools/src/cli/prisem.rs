@@ -203,7 +203,7 @@ pub async fn run_client(
     let conn = match connect(&cfg, &program, common).await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{program}: {e}");
+            crate::daemon::fatal(&program, e);
             return ExitCode::from(crate::rpc::client::EXIT_CONNECTION);
         }
     };
@@ -213,7 +213,7 @@ pub async fn run_client(
     logger.info(&format!("calling {queue}"));
     let code = match Client::new(&conn, identity, &cfg.rpc_exchange).await {
         Err(e) => {
-            eprintln!("{program}: {e}");
+            crate::daemon::fatal(&program, e);
             ExitCode::from(crate::rpc::client::EXIT_CONNECTION)
         }
         Ok(client) => {
@@ -228,7 +228,7 @@ pub async fn run_client(
                 }
                 Err(e) => {
                     logger.error(&format!("call to {queue} failed: {e}"));
-                    eprintln!("{program}: {e}");
+                    crate::daemon::fatal(&program, &e);
                     ExitCode::from(e.exit_status())
                 }
             }
@@ -260,18 +260,18 @@ where
     let shutdown = match Shutdown::on_signals() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{program}: cannot watch signals: {e}");
+            crate::daemon::fatal(&program, format_args!("cannot watch signals: {e}"));
             return ExitCode::from(1);
         }
     };
     if let Err(e) = opts.metrics.start(&program).await {
-        eprintln!("{program}: {e}");
+        crate::daemon::fatal(&program, e);
         return ExitCode::from(1);
     }
     let conn = match connect(&cfg, &program, common).await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{program}: {e}");
+            crate::daemon::fatal(&program, e);
             return ExitCode::from(1);
         }
     };
@@ -294,7 +294,7 @@ where
     let code = match result {
         Ok(_) => 0,
         Err(e) => {
-            eprintln!("{program}: {e}");
+            crate::daemon::fatal(&program, e);
             1
         }
     };

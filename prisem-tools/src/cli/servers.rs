@@ -66,7 +66,7 @@ fn with_map<S: crate::services::Process>(
 }
 
 fn fail(program: &str, e: impl std::fmt::Display) -> ExitCode {
-    eprintln!("{program}: {e}");
+    crate::daemon::fatal(program, e);
     ExitCode::from(2)
 }
 
@@ -142,7 +142,7 @@ pub struct RwfindServerArgs {
 fn open_store<T: LoadDir>(program: &str, dir: &Path) -> Result<Arc<SharedStore<T>>, String> {
     let store = SharedStore::<T>::open(dir)?;
     for w in store.get().warnings() {
-        eprintln!("{program}: {w}");
+        crate::daemon::warning(program, w);
     }
     Ok(Arc::new(store))
 }

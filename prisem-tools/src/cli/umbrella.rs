@@ -58,7 +58,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             run_server(&base, &args.common, &args.server, service, hook).await
         }
         Err(e) => {
-            eprintln!("rpcserver: {e}");
+            crate::daemon::fatal("rpcserver", e);
             ExitCode::from(2)
         }
     }

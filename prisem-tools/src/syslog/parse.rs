@@ -1,8 +1,11 @@
 //! Turning one received syslog line into the message the bridge publishes: RFC 5424 and
-//! RFC 3164 parsing, the routing key, the JSON body and the headers.
+//! RFC 3164 parsing (a BSD or an ISO 8601 timestamp; one without a zone is local time), the
+//! routing key, the JSON body and the headers.
 
 use amqp_client::{FieldTable, FieldValue};
-use chrono::{DateTime, Datelike, FixedOffset, Local, SecondsFormat, Utc};
+use chrono::{
+    DateTime, Datelike, FixedOffset, Local, NaiveDateTime, Offset, SecondsFormat, TimeZone, Utc,
+};
 use serde_json::{json, Map, Value};
 use syslog_loose::{ProcId, Variant};
 
@@ -137,6 +140,31 @@ fn with_local_host(text: &str, host: &str) -> Option<String> {
     ))
 }
 
+/// An RFC 3164-shaped line whose timestamp is ISO 8601 without a zone
+/// (`<PRI>2026-12-05T01:32:00 HOST TAG: MSG`, as syslog-ng's `loggen` and some relays write it)
+/// with the local zone's offset at that time added, so that it is read as local time, like a
+/// classic RFC 3164 timestamp. `None` for anything else (a timestamp with a zone, RFC 5424, a
+/// date that does not exist).
+fn with_local_zone(text: &str) -> Option<String> {
+    let close = text.find('>')?;
+    // `<PRI>` is at most `<191>`.
+    if close > 4 {
+        return None;
+    }
+    let rest = text.get(close + 1..)?;
+    let ts = rest.get(..rest.find(' ')?)?;
+    if ts.as_bytes().get(10) != Some(&b'T') {
+        return None;
+    }
+    let naive = NaiveDateTime::parse_from_str(ts, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    let offset = Local.from_local_datetime(&naive).earliest()?.offset().fix();
+    Some(format!(
+        "{}{ts}{offset}{}",
+        text.get(..=close)?,
+        rest.get(ts.len()..)?
+    ))
+}
+
 /// The year of an RFC 3164 timestamp (which has none), relative to when it was received: a
 /// December line received in January is from last year, a January line received in December
 /// from next year (a clock slightly ahead).
@@ -242,6 +270,9 @@ pub fn to_outgoing(rec: &Received, rule: &RoutingRule) -> Outgoing {
         if local {
             with_host = with_local_host(text, &rule.local_host);
         }
+        if with_host.is_none() {
+            with_host = with_local_zone(text);
+        }
         syslog_loose::parse_message_with_year_exact_tz(
             with_host.as_deref().unwrap_or(text),
             move |(month, ..)| year_for(month, received),
@@ -330,7 +361,7 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn rec(raw: &[u8]) -> Received {
+    pub(super) fn rec(raw: &[u8]) -> Received {
         Received {
             raw: raw.to_vec(),
             peer: "192.0.2.7:514".into(),
@@ -401,6 +432,40 @@ mod tests {
             .unwrap()
             .starts_with("2026-03-04T11:59:58"));
         assert_eq!(b["message"], "Invalid user x from 198.51.100.9 port 4711");
+    }
+
+    #[test]
+    fn iso_timestamps_without_a_zone_are_local_time() {
+        // The shape syslog-ng's loggen sends by default.
+        let o = to_outgoing(
+            &rec(b"<38>2026-12-05T01:32:00 gw prg00000[1234]: seq: 0000000007, thread: 0000"),
+            &RoutingRule::default(),
+        );
+        assert_eq!(o.routing_key, "prg00000");
+        let b = body(&o);
+        assert_eq!(b["host"], "gw");
+        assert_eq!(b["pid"], 1234);
+        assert_eq!(b["message"], "seq: 0000000007, thread: 0000");
+        let ts = DateTime::parse_from_rfc3339(b["timestamp"].as_str().unwrap()).unwrap();
+        let expected = Local
+            .with_ymd_and_hms(2026, 12, 5, 1, 32, 0)
+            .earliest()
+            .unwrap();
+        assert_eq!(ts, expected);
+        // The raw line keeps what was sent.
+        assert!(b["raw"]
+            .as_str()
+            .unwrap()
+            .starts_with("<38>2026-12-05T01:32:00 gw"));
+
+        // A date that does not exist, or a zone already there, is left to the parser.
+        assert_eq!(with_local_zone("<38>2026-13-45T01:32:00 gw x: y"), None);
+        assert_eq!(with_local_zone("<38>2026-12-05T01:32:00Z gw x: y"), None);
+        assert_eq!(
+            with_local_zone("<38>1 2026-12-05T01:32:00Z gw x - - - y"),
+            None
+        );
+        assert_eq!(with_local_zone("<38>2026-12-05T01:32:00"), None);
     }
 
     #[test]
