@@ -21,11 +21,14 @@ impl Drop for Reaped {
 
 const BIN: &str = env!("CARGO_BIN_EXE_prisem-dashboard");
 
+/// Sends `req` on a new connection and reads the whole answer. A connection refused (the
+/// dashboard still starting) or reset before any answer came is tried again, for up to 30 s:
+/// the requests here change nothing a second try would not find the same.
 fn request(port: u16, req: &str) -> String {
     let started = Instant::now();
-    let mut s = loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(s) => break s,
+    loop {
+        match try_request(port, req) {
+            Ok(out) => return out,
             Err(e) => {
                 assert!(
                     started.elapsed() < Duration::from_secs(30),
@@ -34,11 +37,15 @@ fn request(port: u16, req: &str) -> String {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-    };
-    s.write_all(req.as_bytes()).unwrap();
+    }
+}
+
+fn try_request(port: u16, req: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.write_all(req.as_bytes())?;
     let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
+    s.read_to_string(&mut out)?;
+    Ok(out)
 }
 
 fn get(port: u16, path: &str, cookie: &str) -> String {
