@@ -401,9 +401,7 @@ impl<'a> CheckedReader<'a> {
             }
             let end = at.saturating_add(usize::from(len)).min(self.octets.len());
             self.pos = at + usize::from(len);
-            return ShortStr::from_checked_slice(
-                self.octets.get(at.min(end)..end).unwrap_or_default(),
-            );
+            return ShortStr::copy_checked(self.octets.get(at.min(end)..end).unwrap_or_default());
         }
         ShortStr::from_checked_bytes(self.region(usize::from(len)))
     }

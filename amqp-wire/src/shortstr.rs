@@ -131,15 +131,9 @@ impl ShortStr {
         }
     }
 
-    /// Copies octets already checked (length and UTF-8) by the caller.
+    /// Copies octets already known to be a valid short string (length and UTF-8).
     #[inline]
-    pub(crate) fn from_checked_slice(octets: &[u8]) -> Self {
-        Self::copy_checked(octets)
-    }
-
-    /// Copies octets already known to be a valid short string.
-    #[inline]
-    fn copy_checked(octets: &[u8]) -> Self {
+    pub(crate) fn copy_checked(octets: &[u8]) -> Self {
         Self(inline(octets).unwrap_or_else(|| Repr::Shared(Bytes::copy_from_slice(octets))))
     }
 
