@@ -183,3 +183,37 @@ fn fatal_errors_reach_the_journal_as_errors() {
     assert_ne!(code, Some(0));
     assert!(journal.starts_with("<3>blockd: "), "{journal:?}");
 }
+
+/// Every daemon starts the same way (signals, metrics, broker); a step that fails ends it with
+/// status 1 and one line at err priority naming the program and the reason.
+#[test]
+fn daemons_that_cannot_start_say_why_at_err_priority() {
+    // Nothing listens on port 1 of the loopback: the connection is refused at once.
+    let refused = ["--url", "amqp://guest:guest@127.0.0.1:1/", "--timeout", "5"];
+    let daemons: [(&str, &str, &[&str]); 4] = [
+        ("sshwatch", env!("CARGO_BIN_EXE_sshwatch"), &[]),
+        ("blockd", env!("CARGO_BIN_EXE_blockd"), &["--dry-run"]),
+        (
+            "syslog-bridge",
+            env!("CARGO_BIN_EXE_syslog-bridge"),
+            &["--udp", "127.0.0.1:0"],
+        ),
+        ("anon_server", env!("CARGO_BIN_EXE_anon_server"), &[]),
+    ];
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    for (name, program, extra) in daemons {
+        let args = [&refused[..], extra].concat();
+        let (code, journal) = exit_stderr(program, &args, true);
+        assert_eq!(code, Some(1), "{name}: {journal:?}");
+        let want = format!("<3>{name}: cannot connect to the broker");
+        assert!(journal.starts_with(&want), "{name}: {journal:?}");
+
+        // The metrics address is checked before the broker is tried.
+        let args = [&refused[..], extra, &["--metrics", &taken]].concat();
+        let (code, journal) = exit_stderr(program, &args, true);
+        assert_eq!(code, Some(1), "{name}: {journal:?}");
+        let want = format!("<3>{name}: metrics: cannot listen on {taken}");
+        assert!(journal.starts_with(&want), "{name}: {journal:?}");
+    }
+}

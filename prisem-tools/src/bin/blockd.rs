@@ -6,8 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use prisem_tools::blockd::Template;
-use prisem_tools::cli::prisem::{connect, CommonOpts};
-use prisem_tools::daemon::Shutdown;
+use prisem_tools::cli::prisem::{daemon_exit, start_daemon, CommonOpts};
 use prisem_tools::dimslog::Logger;
 use prisem_tools::firewall::{run_blockd, Applier};
 use prisem_tools::identity::Identity;
@@ -52,23 +51,10 @@ async fn main() -> ExitCode {
         },
         _ => Applier::Nft,
     };
-    let shutdown = match Shutdown::on_signals() {
-        Ok(s) => s,
-        Err(e) => {
-            prisem_tools::daemon::fatal("blockd", format_args!("cannot watch signals: {e}"));
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Err(e) = args.metrics.start("blockd").await {
-        prisem_tools::daemon::fatal("blockd", e);
-        return ExitCode::FAILURE;
-    }
-    let conn = match connect(&args.common.config("blockd"), "blockd", &args.common).await {
-        Ok(c) => c,
-        Err(e) => {
-            prisem_tools::daemon::fatal("blockd", e);
-            return ExitCode::FAILURE;
-        }
+    let cfg = args.common.config("blockd");
+    let (shutdown, conn) = match start_daemon("blockd", &cfg, &args.common, &args.metrics).await {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     let logger = Logger::start(&conn, "logs", Identity::for_program("blockd")).await;
     let r = run_blockd(&conn, &args.exchange, &args.queue, applier, shutdown, |l| {
@@ -77,11 +63,5 @@ async fn main() -> ExitCode {
     .await;
     logger.close().await;
     let _ = conn.close().await;
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            prisem_tools::daemon::fatal("blockd", e);
-            ExitCode::FAILURE
-        }
-    }
+    daemon_exit("blockd", r)
 }

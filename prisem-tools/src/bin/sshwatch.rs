@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use prisem_tools::cli::prisem::{connect, CommonOpts};
-use prisem_tools::daemon::Shutdown;
+use prisem_tools::cli::prisem::{daemon_exit, start_daemon, CommonOpts};
 use prisem_tools::dimslog::Logger;
 use prisem_tools::firewall::{run_sshwatch, SshwatchConfig};
 use prisem_tools::identity::Identity;
@@ -54,23 +53,10 @@ pub(crate) struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     args.common.init_tracing();
-    let shutdown = match Shutdown::on_signals() {
-        Ok(s) => s,
-        Err(e) => {
-            prisem_tools::daemon::fatal("sshwatch", format_args!("cannot watch signals: {e}"));
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Err(e) = args.metrics.start("sshwatch").await {
-        prisem_tools::daemon::fatal("sshwatch", e);
-        return ExitCode::FAILURE;
-    }
-    let conn = match connect(&args.common.config("sshwatch"), "sshwatch", &args.common).await {
-        Ok(c) => c,
-        Err(e) => {
-            prisem_tools::daemon::fatal("sshwatch", e);
-            return ExitCode::FAILURE;
-        }
+    let cfg = args.common.config("sshwatch");
+    let (shutdown, conn) = match start_daemon("sshwatch", &cfg, &args.common, &args.metrics).await {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     let logger = Logger::start(&conn, "logs", Identity::for_program("sshwatch")).await;
     let cfg = SshwatchConfig {
@@ -90,11 +76,5 @@ async fn main() -> ExitCode {
     let r = run_sshwatch(&conn, cfg, shutdown, |l| logger.info(l)).await;
     logger.close().await;
     let _ = conn.close().await;
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            prisem_tools::daemon::fatal("sshwatch", e);
-            ExitCode::FAILURE
-        }
-    }
+    daemon_exit("sshwatch", r)
 }

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use prisem_tools::cli::prisem::{connect, CommonOpts};
-use prisem_tools::daemon::Shutdown;
+use prisem_tools::cli::prisem::{daemon_exit, start_daemon, CommonOpts};
 use prisem_tools::dimslog::Logger;
 use prisem_tools::identity::Identity;
 use prisem_tools::syslog::parse::RoutingRule;
@@ -127,27 +126,14 @@ async fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let shutdown = match Shutdown::on_signals() {
-        Ok(s) => s,
-        Err(e) => {
-            prisem_tools::daemon::fatal("syslog-bridge", format_args!("cannot watch signals: {e}"));
-            return ExitCode::FAILURE;
-        }
-    };
     let stats = std::sync::Arc::new(prisem_tools::syslog::Stats::default());
     prisem_tools::metrics::register_syslog(stats.clone());
-    if let Err(e) = args.metrics.start("syslog-bridge").await {
-        prisem_tools::daemon::fatal("syslog-bridge", e);
-        return ExitCode::FAILURE;
-    }
     let cfg_file = args.common.config("syslog-bridge");
-    let conn = match connect(&cfg_file, "syslog-bridge", &args.common).await {
-        Ok(c) => c,
-        Err(e) => {
-            prisem_tools::daemon::fatal("syslog-bridge", e);
-            return ExitCode::FAILURE;
-        }
-    };
+    let (shutdown, conn) =
+        match start_daemon("syslog-bridge", &cfg_file, &args.common, &args.metrics).await {
+            Ok(started) => started,
+            Err(code) => return code,
+        };
     let logger = Arc::new(
         Logger::start(
             &conn,
@@ -182,11 +168,5 @@ async fn main() -> ExitCode {
         logger.close().await;
     }
     let _ = conn.close().await;
-    match r {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            prisem_tools::daemon::fatal("syslog-bridge", e);
-            ExitCode::FAILURE
-        }
-    }
+    daemon_exit("syslog-bridge", r)
 }

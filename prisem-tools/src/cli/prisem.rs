@@ -16,6 +16,7 @@ use crate::config::{Overrides, RpcConfig};
 use crate::daemon::{init_tracing, Shutdown, Verbosity};
 use crate::dimslog::Logger;
 use crate::identity::Identity;
+use crate::metrics::MetricsOpts;
 use crate::rpc::{queue_name, AppData, Client, Reply, Server, ServerConfig, Service};
 
 /// Options every PRISEM program takes.
@@ -154,6 +155,40 @@ pub async fn connect(
     Ok(conn)
 }
 
+/// The first steps of every daemon, in this order: watch SIGTERM and SIGINT, name `program` in
+/// the metrics (and serve them when `--metrics` was given), connect to the broker of `cfg`.
+///
+/// A failure is reported with [`crate::daemon::fatal`] and comes back as exit status 1, for the
+/// daemon to return.
+pub async fn start_daemon(
+    program: &str,
+    cfg: &RpcConfig,
+    common: &CommonOpts,
+    metrics: &MetricsOpts,
+) -> Result<(Shutdown, Connection), ExitCode> {
+    let fail = |e: &dyn std::fmt::Display| {
+        crate::daemon::fatal(program, e);
+        ExitCode::FAILURE
+    };
+    let shutdown =
+        Shutdown::on_signals().map_err(|e| fail(&format_args!("cannot watch signals: {e}")))?;
+    metrics.start(program).await.map_err(|e| fail(&e))?;
+    let conn = connect(cfg, program, common).await.map_err(|e| fail(&e))?;
+    Ok((shutdown, conn))
+}
+
+/// A daemon's exit status once it has run: 0 for `Ok`, 1 for an error, which is reported with
+/// [`crate::daemon::fatal`].
+pub fn daemon_exit<T, E: std::fmt::Display>(program: &str, result: Result<T, E>) -> ExitCode {
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            crate::daemon::fatal(program, e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// The process exit status for a service's retcode: 0 stays 0, anything else is never 0.
 pub fn exit_status(retcode: i32) -> u8 {
     match u8::try_from(retcode & 0xff) {
@@ -257,23 +292,9 @@ where
     common.init_tracing();
     let cfg = common.config(service_name);
     let program = format!("{service_name}_server");
-    let shutdown = match Shutdown::on_signals() {
-        Ok(s) => s,
-        Err(e) => {
-            crate::daemon::fatal(&program, format_args!("cannot watch signals: {e}"));
-            return ExitCode::from(1);
-        }
-    };
-    if let Err(e) = opts.metrics.start(&program).await {
-        crate::daemon::fatal(&program, e);
-        return ExitCode::from(1);
-    }
-    let conn = match connect(&cfg, &program, common).await {
-        Ok(c) => c,
-        Err(e) => {
-            crate::daemon::fatal(&program, e);
-            return ExitCode::from(1);
-        }
+    let (shutdown, conn) = match start_daemon(&program, &cfg, common, &opts.metrics).await {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     let identity = Identity::new(&program, &cfg.domain);
     let logger = Arc::new(Logger::start(&conn, &cfg.log_exchange, identity).await);
@@ -291,18 +312,11 @@ where
     hook.abort();
     let _ = hook.await;
     drop(server);
-    let code = match result {
-        Ok(_) => 0,
-        Err(e) => {
-            crate::daemon::fatal(&program, e);
-            1
-        }
-    };
     if let Ok(logger) = Arc::try_unwrap(logger) {
         logger.close().await;
     }
     let _ = conn.close().await;
-    ExitCode::from(code)
+    daemon_exit(&program, result)
 }
 
 #[cfg(test)]
