@@ -1154,6 +1154,45 @@ impl<'s> Gen<'s> {
             }
         };
 
+        // The short strings in the order a decoder reads them; reserved ones have no slot.
+        let mut slot_arms = Vec::new();
+        for (i, f) in infos
+            .iter()
+            .filter(|f| f.field.ty == WireType::ShortStr)
+            .enumerate()
+        {
+            if f.field.reserved {
+                continue;
+            }
+            let fid = &f.ident;
+            let i = Literal::u8_unsuffixed(u8::try_from(i).map_err(|_| GenError::Unsupported {
+                what: name.clone(),
+                reason: "more than 255 short strings".to_owned(),
+            })?);
+            slot_arms.push(quote! { #i => Some(&mut self.#fid), });
+        }
+        let slot_fn = if slot_arms.is_empty() {
+            quote! {
+                /// No short string to fill in.
+                #[inline]
+                pub(crate) fn short_str_slot(&mut self, _index: u8) -> Option<&mut crate::ShortStr> {
+                    None
+                }
+            }
+        } else {
+            quote! {
+                /// The short string a decoder reads `index`th (reserved ones count, and have
+                /// no slot).
+                #[inline]
+                pub(crate) fn short_str_slot(&mut self, index: u8) -> Option<&mut crate::ShortStr> {
+                    match index {
+                        #(#slot_arms)*
+                        _ => None,
+                    }
+                }
+            }
+        };
+
         let sync_impl = self.sync_method_impl(class, method, id)?;
 
         Ok(quote! {
@@ -1169,6 +1208,8 @@ impl<'s> Gen<'s> {
                     #(#decode)*
                     Ok(#construct)
                 }
+
+                #slot_fn
             }
 
             impl super::AmqpMethod for #id {
@@ -1372,6 +1413,7 @@ impl<'s> Gen<'s> {
         let mut validate_arms = Vec::new();
         let mut field_names_arms = Vec::new();
         let mut field_arms = Vec::new();
+        let mut short_str_slot_arms = Vec::new();
         let mut idents = Vec::new();
         for class in &self.spec.classes {
             let module = Self::class_ident(class)?;
@@ -1430,6 +1472,7 @@ impl<'s> Gen<'s> {
                 field_names_arms
                     .push(quote! { Self::#variant(_) => <#path as AmqpMethod>::FIELD_NAMES, });
                 field_arms.push(quote! { Self::#variant(m) => m.field(index), });
+                short_str_slot_arms.push(quote! { Self::#variant(m) => m.short_str_slot(index), });
                 idents.push(variant);
             }
         }
@@ -1464,13 +1507,25 @@ impl<'s> Gen<'s> {
                     Self::read(&mut crate::Reader::new(payload))
                 }
 
-                /// [`decode`](Self::decode) from borrowed octets, for a method whose strings
-                /// all fit inline: fails with `Borrowed::NeedsShared` on the first one that
-                /// does not (or on a long string or table), with the error `decode` would
-                /// give before that.
+                /// [`decode`](Self::decode) from the octets of a frame still in the read
+                /// buffer. A short string too long to be kept inline is checked and noted in
+                /// `long`, and left empty in the method until `LongStrs::fill` puts it in; a
+                /// long string or a table fails with `Borrowed::NeedsShared`, with the error
+                /// `decode` would give before that.
                 #[inline]
-                pub(crate) fn decode_borrowed(payload: &[u8]) -> Result<Self, crate::codec::Borrowed> {
-                    Self::read(&mut crate::Reader::new(payload))
+                pub(crate) fn decode_in_place(
+                    payload: &[u8],
+                    long: &mut crate::codec::LongStrs,
+                ) -> Result<Self, crate::codec::Borrowed> {
+                    Self::read(&mut crate::Reader::new(crate::codec::InPlace::new(payload, long)))
+                }
+
+                /// The short string a decoder reads `index`th (reserved ones count, and have
+                /// no slot), for `LongStrs::fill`.
+                pub(crate) fn short_str_slot(&mut self, index: u8) -> Option<&mut crate::ShortStr> {
+                    match self {
+                        #(#short_str_slot_arms)*
+                    }
                 }
 
                 /// The class id, method id and fields, and nothing after them.

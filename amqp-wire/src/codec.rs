@@ -240,9 +240,8 @@ impl Reader<&[u8]> {
 }
 
 /// Where the generated method decoders read strings and tables from: a payload in a [`Bytes`]
-/// (strings longer than the inline size and tables share it), or borrowed octets (strings must
-/// fit inline; anything that would need to share the buffer stops the decoding with
-/// [`Borrowed::NeedsShared`], and the caller decodes from a `Bytes` instead).
+/// (strings longer than the inline size and tables share it), or the octets of a frame still in
+/// the read buffer ([`InPlace`]).
 pub(crate) trait Source: Buf + Sized {
     /// The decoding error.
     type Error: From<WireError>;
@@ -276,12 +275,13 @@ impl Source for Bytes {
     }
 }
 
-/// Why a method could not be decoded from borrowed octets.
+/// Why a method could not be decoded in place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Borrowed {
     /// The octets are malformed: the error decoding from a `Bytes` gives too.
     Wire(WireError),
-    /// A value needs to share the payload's buffer: decode from a `Bytes`.
+    /// A long string or a table, or more long short strings than [`LongStrs`] notes: decode
+    /// from a `Bytes`.
     NeedsShared,
 }
 
@@ -291,20 +291,133 @@ impl From<WireError> for Borrowed {
     }
 }
 
-impl Source for &[u8] {
+/// The short strings of a method decoded in place that were too long to be kept inline: each was
+/// checked where it lies and left there, and the method holds an empty string in its place until
+/// [`fill`](Self::fill) puts in a slice of the frame's handle.
+///
+/// RabbitMQ's consumer tags (31 octets, in every `basic.deliver`) and its reply-to queue names
+/// are such strings; noting them keeps their method on the in-place path, which then costs one
+/// handle on the read buffer instead of a handle, a second decoding and a clone.
+#[derive(Debug, Default)]
+pub(crate) struct LongStrs {
+    /// How many are noted in `at`.
+    noted: u8,
+    /// (index among the method's short strings, offset in the payload, length).
+    at: [(u8, u32, u8); Self::MAX],
+}
+
+impl LongStrs {
+    /// The most a method may have (`basic.return` has three short strings).
+    const MAX: usize = 3;
+
+    /// Whether none was noted: the method is whole.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.noted == 0
+    }
+
+    /// Puts the noted strings into `method`, as slices of `payload` (the frame's payload they
+    /// were read from). The last one takes `payload` itself, narrowed, so a method with one long
+    /// string touches no reference count here.
+    pub(crate) fn fill(&self, method: &mut crate::Method, mut payload: Bytes) {
+        let noted = self.at.get(..usize::from(self.noted)).unwrap_or_default();
+        let Some((&(last_index, last_at, last_len), rest)) = noted.split_last() else {
+            return;
+        };
+        for &(index, at, len) in rest {
+            let start = at as usize;
+            let end = (start + usize::from(len)).min(payload.len());
+            if let Some(slot) = method.short_str_slot(index) {
+                *slot = ShortStr::from_checked_bytes(payload.slice(start.min(end)..end));
+            }
+        }
+        if let Some(slot) = method.short_str_slot(last_index) {
+            let start = last_at as usize;
+            payload.truncate(start + usize::from(last_len));
+            payload.advance(start.min(payload.len()));
+            *slot = ShortStr::from_checked_bytes(payload);
+        }
+    }
+}
+
+/// A method frame's payload read where it lies in the read buffer. A short string that does not
+/// fit inline is checked and noted in a [`LongStrs`] rather than copied; a long string or a table
+/// stops the decoding with [`Borrowed::NeedsShared`].
+#[derive(Debug)]
+pub(crate) struct InPlace<'a> {
+    buf: &'a [u8],
+    /// The payload's length, to turn what is left into an offset.
+    len: usize,
+    /// How many short strings the method has read so far, reserved ones included.
+    read: u8,
+    long: &'a mut LongStrs,
+}
+
+impl<'a> InPlace<'a> {
+    /// Reads `payload` from the start, noting long short strings in `long` (which must be
+    /// empty).
+    #[inline]
+    pub(crate) fn new(payload: &'a [u8], long: &'a mut LongStrs) -> Self {
+        Self {
+            buf: payload,
+            len: payload.len(),
+            read: 0,
+            long,
+        }
+    }
+}
+
+impl Buf for InPlace<'_> {
+    #[inline]
+    fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
+    #[inline]
+    fn chunk(&self) -> &[u8] {
+        self.buf
+    }
+
+    #[inline]
+    fn advance(&mut self, cnt: usize) {
+        self.buf = self.buf.get(cnt..).unwrap_or_default();
+    }
+}
+
+impl Source for InPlace<'_> {
     type Error = Borrowed;
 
     #[inline]
     fn short_str(r: &mut Reader<Self>, what: &'static str) -> Result<ShortStr, Borrowed> {
-        let len = usize::from(r.u8(what)?);
+        let octets = r.u8(what)?;
+        let len = usize::from(octets);
+        let index = r.buf.read;
+        r.buf.read = index.wrapping_add(1);
         if len > crate::shortstr::INLINE {
-            return Err(Borrowed::NeedsShared);
+            let text = r.buf.buf.get(..len).ok_or(WireError::Truncated { what })?;
+            crate::shortstr::check_utf8(text, what)?;
+            let at = r.buf.len - r.buf.buf.len();
+            let long = &mut *r.buf.long;
+            let slot = long
+                .at
+                .get_mut(usize::from(long.noted))
+                .ok_or(Borrowed::NeedsShared)?;
+            // A frame larger than 4 GiB cannot be buffered, so the offset fits.
+            *slot = (
+                index,
+                u32::try_from(at).map_err(|_| Borrowed::NeedsShared)?,
+                octets,
+            );
+            long.noted += 1;
+            r.buf.advance(len);
+            return Ok(ShortStr::default());
         }
-        let s = match r.buf.first_chunk() {
+        let s = match r.buf.buf.first_chunk() {
             Some(window) => ShortStr::from_window(window, len, what)?,
-            None => {
-                ShortStr::from_slice(r.buf.get(..len).ok_or(WireError::Truncated { what })?, what)?
-            }
+            None => ShortStr::from_slice(
+                r.buf.buf.get(..len).ok_or(WireError::Truncated { what })?,
+                what,
+            )?,
         };
         r.buf.advance(len);
         Ok(s)

@@ -7,7 +7,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::codec::{patch_u32, Borrowed, Reader};
+use crate::codec::{patch_u32, Borrowed, LongStrs, Reader};
 use crate::constants::{FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD};
 use crate::{basic, AmqpMethod, BasicProperties, Method, ProtocolHeader, WireError};
 
@@ -635,14 +635,20 @@ impl FrameDecoder {
             return Err(WireError::BadFrameEnd { what, found: end });
         }
 
+        // Most methods (basic.deliver, .ack, .publish…) hold no table: those are decoded in
+        // place. If all their names fit inline, the frame's octets are simply passed over;
+        // longer names (RabbitMQ's consumer tags) are filled in from the one handle split off
+        // below.
+        let mut long = LongStrs::default();
+        let mut in_place = None;
         if frame_type == FRAME_METHOD {
-            // Most methods (basic.deliver, .ack, .publish…) hold only names that fit inline:
-            // those are decoded in place, and the frame's octets are simply passed over.
-            match Method::decode_borrowed(src.get(HEADER_LEN..total - 1).unwrap_or_default()) {
-                Ok(method) => {
+            let payload = src.get(HEADER_LEN..total - 1).unwrap_or_default();
+            match Method::decode_in_place(payload, &mut long) {
+                Ok(method) if long.is_empty() => {
                     src.advance(total);
                     return Ok(Some(Frame::Method { channel, method }));
                 }
+                Ok(method) => in_place = Some(method),
                 Err(Borrowed::Wire(error)) => return Err(error),
                 Err(Borrowed::NeedsShared) => {}
             }
@@ -656,7 +662,13 @@ impl FrameDecoder {
         Ok(Some(match frame_type {
             FRAME_METHOD => Frame::Method {
                 channel,
-                method: Method::decode(payload)?,
+                method: match in_place {
+                    Some(mut method) => {
+                        long.fill(&mut method, payload);
+                        method
+                    }
+                    None => Method::decode(payload)?,
+                },
             },
             FRAME_HEADER => Frame::Header {
                 channel,

@@ -527,6 +527,35 @@ fn method_frames_decode_alike_in_place_and_shared() {
     let truncated = publish[..publish.len() - 3].to_vec();
     let mut unknown = publish.clone();
     unknown[3] = 99;
+    // Three names past the inline size, the most a method holds.
+    let long = |prefix: &str| ShortStr::new(&format!("{prefix}-{}", "x".repeat(40))).unwrap();
+    let returned = encode(
+        basic::Return {
+            reply_code: 312.into(),
+            reply_text: long("NO_ROUTE"),
+            exchange: long("exchange"),
+            routing_key: long("amq.rabbitmq.reply-to.g1h2AA5yZXBseUAyNjg5NjAy"),
+        }
+        .into(),
+    );
+    let declare_ok = encode(
+        queue::DeclareOk {
+            queue: long("amq.gen"),
+            message_count: 3,
+            consumer_count: 1,
+        }
+        .into(),
+    );
+    // connection.open with a long reserved short string: read, checked, and dropped.
+    let mut open = vec![0, 10, 0, 40, 1, b'/', 30];
+    open.extend_from_slice(&[b'c'; 30]);
+    open.push(0);
+    let mut open_bad_reserved = open.clone();
+    open_bad_reserved[10] = 0xff;
+    let truncated_in_long = deliver[..20].to_vec();
+    let mut bad_after_long = deliver.clone();
+    let at = bad_after_long.len() - 1; // the last octet of the routing key
+    bad_after_long[at] = 0xff;
 
     for payload in [
         publish,
@@ -537,6 +566,12 @@ fn method_frames_decode_alike_in_place_and_shared() {
         trailing,
         truncated,
         unknown,
+        returned,
+        declare_ok,
+        open,
+        open_bad_reserved,
+        truncated_in_long,
+        bad_after_long,
     ] {
         let expected = Method::decode(Bytes::from(payload.clone()));
         let mut src = BytesMut::from(&raw_frame(1, 5, &payload)[..]);
@@ -555,5 +590,38 @@ fn method_frames_decode_alike_in_place_and_shared() {
             (Err(error), Err(got)) => assert_eq!(&got, error),
             (expected, got) => panic!("expected {expected:?}, got {got:?} for {payload:?}"),
         }
+    }
+}
+
+/// Names too long to be kept inline are not copied: each is a slice of the read buffer the frame
+/// arrived in, and the rest of the method is read in place around them.
+#[test]
+fn long_names_in_a_method_share_the_read_buffer() {
+    let long = |prefix: &str| ShortStr::new(&format!("{prefix}-{}", "y".repeat(30))).unwrap();
+    let sent = basic::Return {
+        reply_code: 312.into(),
+        reply_text: long("NO_ROUTE"),
+        exchange: ShortStr::from_static("ex"),
+        routing_key: long("rk"),
+    };
+    let mut payload = BytesMut::new();
+    Method::from(sent.clone()).encode(&mut payload);
+    let mut src = BytesMut::from(&raw_frame(1, 3, &payload)[..]);
+    let buffer = src.as_ptr_range();
+    let Some(Frame::Method {
+        channel: 3,
+        method: Method::BasicReturn(got),
+    }) = FrameDecoder::new(0).decode(&mut src).unwrap()
+    else {
+        panic!("not a basic.return")
+    };
+    assert_eq!(got, sent);
+    assert!(src.is_empty());
+    for name in [&got.reply_text, &got.routing_key] {
+        let octets = name.as_bytes().as_ptr_range();
+        assert!(
+            buffer.start <= octets.start && octets.end <= buffer.end,
+            "{name} was copied"
+        );
     }
 }
