@@ -159,15 +159,15 @@ impl Reader<Bytes> {
     /// buffer.
     #[inline]
     pub fn short_str(&mut self, what: &'static str) -> Result<ShortStr, WireError> {
+        // With a whole inline string's worth of octets ahead, length octet included, copy that
+        // fixed-size window (two register moves) instead of exactly the string's octets.
+        if let Some(window) = inline_window(&self.buf) {
+            let s = ShortStr::from_window(window, what)?;
+            self.buf.advance(1 + usize::from(window[0]));
+            return Ok(s);
+        }
         let len = usize::from(self.u8(what)?);
         if len <= crate::shortstr::INLINE {
-            // With a whole inline buffer's worth of octets ahead, copy that fixed-size window
-            // (a couple of register moves) instead of exactly `len` octets.
-            if let Some(window) = self.buf.first_chunk() {
-                let s = ShortStr::from_window(window, len, what)?;
-                self.buf.advance(len);
-                return Ok(s);
-            }
             let s = ShortStr::from_slice(
                 self.buf.get(..len).ok_or(WireError::Truncated { what })?,
                 what,
@@ -389,10 +389,15 @@ impl Source for InPlace<'_> {
 
     #[inline]
     fn short_str(r: &mut Reader<Self>, what: &'static str) -> Result<ShortStr, Borrowed> {
-        let octets = r.u8(what)?;
-        let len = usize::from(octets);
         let index = r.buf.read;
         r.buf.read = index.wrapping_add(1);
+        if let Some(window) = inline_window(r.buf.buf) {
+            let s = ShortStr::from_window(window, what)?;
+            r.buf.advance(1 + usize::from(window[0]));
+            return Ok(s);
+        }
+        let octets = r.u8(what)?;
+        let len = usize::from(octets);
         if len > crate::shortstr::INLINE {
             let text = r.buf.buf.get(..len).ok_or(WireError::Truncated { what })?;
             crate::shortstr::check_utf8(text, what)?;
@@ -412,13 +417,10 @@ impl Source for InPlace<'_> {
             r.buf.advance(len);
             return Ok(ShortStr::default());
         }
-        let s = match r.buf.buf.first_chunk() {
-            Some(window) => ShortStr::from_window(window, len, what)?,
-            None => ShortStr::from_slice(
-                r.buf.buf.get(..len).ok_or(WireError::Truncated { what })?,
-                what,
-            )?,
-        };
+        let s = ShortStr::from_slice(
+            r.buf.buf.get(..len).ok_or(WireError::Truncated { what })?,
+            what,
+        )?;
         r.buf.advance(len);
         Ok(s)
     }
@@ -505,13 +507,13 @@ impl<'a> CheckedReader<'a> {
     /// A short string, inline when it fits (no reference count touched), shared otherwise.
     #[inline]
     pub(crate) fn short_str(&mut self) -> ShortStr {
+        if let Some(window) = self.octets.get(self.pos..).and_then(inline_window) {
+            self.pos += 1 + usize::from(window[0]);
+            return ShortStr::from_checked_window(window);
+        }
         let len = self.u8();
         let at = self.pos;
         if usize::from(len) <= crate::shortstr::INLINE {
-            if let Some(window) = self.octets.get(at..).and_then(<[u8]>::first_chunk) {
-                self.pos = at + usize::from(len);
-                return ShortStr::from_checked_window(window, len);
-            }
             let end = at.saturating_add(usize::from(len)).min(self.octets.len());
             self.pos = at + usize::from(len);
             return ShortStr::copy_checked(self.octets.get(at.min(end)..end).unwrap_or_default());
@@ -525,6 +527,17 @@ impl<'a> CheckedReader<'a> {
         let len = self.u32() as usize;
         FieldTable::from_checked(self.region(len))
     }
+}
+
+/// The next 24 octets of `buf`, if there are that many and they start with a short string
+/// short enough to be kept inline: exactly the inline form of that string (see
+/// [`Encoded`](crate::shortstr::Encoded)).
+#[inline]
+fn inline_window(buf: &[u8]) -> Option<&crate::shortstr::Encoded> {
+    buf.first_chunk()
+        .filter(|window: &&crate::shortstr::Encoded| {
+            usize::from(window[0]) <= crate::shortstr::INLINE
+        })
 }
 
 /// Writes a short string: its length as one octet, then its octets.
