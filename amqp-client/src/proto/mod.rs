@@ -52,8 +52,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use amqp_wire::{
-    basic, connection, FieldTable, Frame, FrameDecoder, Method, RawProperties, ReplyCode, ShortStr,
-    WireError,
+    basic, connection, ContentHeader, FieldTable, Frame, FrameDecoder, Method, RawProperties,
+    ReplyCode, ShortStr, WireError,
 };
 use bytes::{Bytes, BytesMut};
 
@@ -331,35 +331,42 @@ impl<T, U> Proto<T, U> {
 
     // ----- input ----------------------------------------------------------------------------
 
-    /// Takes the next complete frame off `buf`. A malformed stream closes the connection
-    /// (reported as an event) and yields `None`, as does an incomplete frame.
-    fn decode(&mut self, buf: &mut BytesMut) -> Option<Frame> {
-        if self.phase == Phase::Closed {
-            buf.clear();
-            return None;
-        }
-        match self.decoder.decode(buf) {
-            Ok(frame) => frame,
-            Err(e) => {
-                buf.clear();
-                self.wire_error(e);
-                None
-            }
-        }
-    }
-
     /// Handles the next complete frame in `buf`, which arrived by `now`: decodes it, routes it,
     /// and queues what it produces (events, output). Returns `false` when `buf` holds no
     /// complete frame, or when the stream could not be decoded (the connection is then closing
     /// or closed, reported as an event, and `buf` is emptied). The owner calls it once per
     /// frame so that it can drain events, and stop, between two frames.
     pub(crate) fn handle_input(&mut self, now: Instant, buf: &mut BytesMut) -> bool {
-        let Some(frame) = self.decode(buf) else {
+        if self.phase == Phase::Closed {
+            buf.clear();
             return false;
-        };
+        }
+        // The frame is matched where the decoder returns it, and only its parts are moved on:
+        // moving the whole frame first costs more than decoding it (see `FrameDecoder::decode`).
         // A whole frame proves the peer alive as much as its first bytes did.
-        self.last_received = self.last_received.max(now);
-        self.handle_frame(frame);
+        match self.decoder.decode(buf) {
+            Ok(None) => return false,
+            Ok(Some(Frame::Method { channel, method })) => {
+                self.last_received = self.last_received.max(now);
+                self.method_frame(channel, method);
+            }
+            Ok(Some(Frame::Header { channel, header })) => {
+                self.last_received = self.last_received.max(now);
+                self.content_header_frame(channel, header);
+            }
+            Ok(Some(Frame::Body { channel, payload })) => {
+                self.last_received = self.last_received.max(now);
+                self.content_body_frame(channel, payload);
+            }
+            Ok(Some(Frame::Heartbeat { .. })) => {
+                self.last_received = self.last_received.max(now);
+            }
+            Err(e) => {
+                buf.clear();
+                self.wire_error(e);
+                return false;
+            }
+        }
         true
     }
 
@@ -385,54 +392,72 @@ impl<T, U> Proto<T, U> {
     }
 
     /// Routes one frame to the part of the state machine it concerns.
+    #[cfg(test)]
     fn handle_frame(&mut self, frame: Frame) {
-        tracing::trace!(?frame, "frame in");
         match frame {
             Frame::Heartbeat { .. } => {}
-            Frame::Method { channel: 0, method } => self.connection_method(method),
-            Frame::Method { channel, method } => {
-                if method.class_id() == connection::CLASS_ID {
-                    return self.violation(
-                        ReplyCode::COMMAND_INVALID,
-                        format!("{} on channel {channel}, not 0", method.name()),
-                        &method,
-                    );
-                }
-                match self.phase {
-                    Phase::Open => self.channel_method(channel, method),
-                    Phase::Closing | Phase::Closed => {}
-                    _ => self.violation(
-                        ReplyCode::UNEXPECTED_FRAME,
-                        format!("{} before the connection was open", method.name()),
-                        &method,
-                    ),
-                }
-            }
-            Frame::Header { channel, header } => match self.phase {
-                Phase::Open if channel != 0 => self.content_header(
-                    channel,
-                    header.class_id,
-                    header.body_size,
-                    header.properties,
-                ),
-                Phase::Closing | Phase::Closed => {}
-                _ => self.violation_ids(
-                    ReplyCode::UNEXPECTED_FRAME,
-                    format!("content header on channel {channel}"),
-                    0,
-                    0,
-                ),
-            },
-            Frame::Body { channel, payload } => match self.phase {
-                Phase::Open if channel != 0 => self.content_body(channel, payload),
-                Phase::Closing | Phase::Closed => {}
-                _ => self.violation_ids(
-                    ReplyCode::UNEXPECTED_FRAME,
-                    format!("content body on channel {channel}"),
-                    0,
-                    0,
-                ),
-            },
+            Frame::Method { channel, method } => self.method_frame(channel, method),
+            Frame::Header { channel, header } => self.content_header_frame(channel, header),
+            Frame::Body { channel, payload } => self.content_body_frame(channel, payload),
+        }
+    }
+
+    /// A method frame.
+    fn method_frame(&mut self, channel: u16, method: Method) {
+        tracing::trace!(channel, ?method, "method in");
+        if channel == 0 {
+            return self.connection_method(method);
+        }
+        if method.class_id() == connection::CLASS_ID {
+            return self.violation(
+                ReplyCode::COMMAND_INVALID,
+                format!("{} on channel {channel}, not 0", method.name()),
+                &method,
+            );
+        }
+        match self.phase {
+            Phase::Open => self.channel_method(channel, method),
+            Phase::Closing | Phase::Closed => {}
+            _ => self.violation(
+                ReplyCode::UNEXPECTED_FRAME,
+                format!("{} before the connection was open", method.name()),
+                &method,
+            ),
+        }
+    }
+
+    /// A content header frame.
+    fn content_header_frame(&mut self, channel: u16, header: ContentHeader) {
+        tracing::trace!(channel, ?header, "content header in");
+        match self.phase {
+            Phase::Open if channel != 0 => self.content_header(
+                channel,
+                header.class_id,
+                header.body_size,
+                header.properties,
+            ),
+            Phase::Closing | Phase::Closed => {}
+            _ => self.violation_ids(
+                ReplyCode::UNEXPECTED_FRAME,
+                format!("content header on channel {channel}"),
+                0,
+                0,
+            ),
+        }
+    }
+
+    /// A content body frame.
+    fn content_body_frame(&mut self, channel: u16, payload: Bytes) {
+        tracing::trace!(channel, size = payload.len(), "content body in");
+        match self.phase {
+            Phase::Open if channel != 0 => self.content_body(channel, payload),
+            Phase::Closing | Phase::Closed => {}
+            _ => self.violation_ids(
+                ReplyCode::UNEXPECTED_FRAME,
+                format!("content body on channel {channel}"),
+                0,
+                0,
+            ),
         }
     }
 

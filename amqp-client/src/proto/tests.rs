@@ -326,7 +326,7 @@ fn server_answering_with_another_protocol_version() {
     let now = Instant::now();
     let mut p = Proto::<u32>::new(&ConnectionConfig::default(), now);
     let mut buf = BytesMut::from(&b"AMQP\x00\x00\x08\x00"[..]);
-    assert!(p.decode(&mut buf).is_none());
+    assert!(!p.handle_input(now, &mut buf));
     let ev = events(&mut p);
     assert!(matches!(closed_error(&ev), Error::ProtocolVersion(_)));
 }
@@ -458,7 +458,7 @@ fn garbage_and_oversized_frames_close_with_frame_error() {
     let now = Instant::now();
     let mut p = open(now);
     let mut buf = BytesMut::from(&b"\x09garbage-garbage"[..]);
-    assert!(p.decode(&mut buf).is_none());
+    assert!(!p.handle_input(now, &mut buf));
     library_close_sent(&mut p, ReplyCode::FRAME_ERROR);
     assert!(closed_error(&events(&mut p))
         .to_string()
@@ -467,7 +467,7 @@ fn garbage_and_oversized_frames_close_with_frame_error() {
     let mut p = open(now);
     // A body frame announcing 1 MiB, above the negotiated 128 KiB.
     let mut buf = BytesMut::from(&b"\x03\x00\x01\x00\x10\x00\x00"[..]);
-    assert!(p.decode(&mut buf).is_none());
+    assert!(!p.handle_input(now, &mut buf));
     library_close_sent(&mut p, ReplyCode::FRAME_ERROR);
     let ev = events(&mut p);
     assert!(
@@ -482,7 +482,7 @@ fn unknown_method_is_command_invalid() {
     let now = Instant::now();
     let mut p = open(now);
     let mut buf = BytesMut::from(&b"\x01\x00\x01\x00\x00\x00\x04\x00\x3c\x03\xe7\xce"[..]);
-    assert!(p.decode(&mut buf).is_none());
+    assert!(!p.handle_input(now, &mut buf));
     library_close_sent(&mut p, ReplyCode::COMMAND_INVALID);
 }
 
