@@ -276,32 +276,16 @@ fn consume_command_acks_on_success_and_requeues_on_failure() {
          \"$AMQP_DELIVERY_TAG\" \"$AMQP_REDELIVERED\" \"$AMQP_PROPERTIES\" >> {seen_s}; \
          [ \"$body\" = good ]"
     );
-    amqp(&[
-        "consume",
-        "-q",
-        q.name(),
-        "-c",
-        "1",
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ])
-    .ok();
+    // `amqp consume` of one message from the queue, running `command` on it.
+    let consume_one = |command: &[&str]| {
+        let mut args = vec!["consume", "-q", q.name(), "-c", "1", "--"];
+        args.extend_from_slice(command);
+        amqp(&args)
+    };
+    consume_one(&["sh", "-c", &script]).ok();
     assert_eq!(q.message_count(), 1, "the good message was acked");
 
-    amqp(&[
-        "consume",
-        "-q",
-        q.name(),
-        "-c",
-        "1",
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ])
-    .ok();
+    consume_one(&["sh", "-c", &script]).ok();
     assert_eq!(q.message_count(), 1, "the bad message was requeued");
 
     let log = std::fs::read_to_string(&seen).unwrap();
@@ -322,16 +306,7 @@ fn consume_command_acks_on_success_and_requeues_on_failure() {
 
     // A command that cannot be started is a usage error, and the message stays.
     amqp(&["publish", "-r", q.name(), "-b", "x"]).ok();
-    let run = amqp(&[
-        "consume",
-        "-q",
-        q.name(),
-        "-c",
-        "1",
-        "--",
-        "/nonexistent/prog",
-    ])
-    .expect_code(1);
+    let run = consume_one(&["/nonexistent/prog"]).expect_code(1);
     assert!(run.stderr.contains("/nonexistent/prog"), "{}", run.stderr);
     assert_eq!(q.message_count(), 1);
     std::fs::remove_dir_all(&dir).unwrap();

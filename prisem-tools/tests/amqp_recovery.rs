@@ -10,17 +10,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
+use amqp_test_support::broker_script;
 use common::*;
-
-fn restart_broker() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/broker");
-    let out = Command::new(script).arg("restart").output().unwrap();
-    assert!(
-        out.status.success(),
-        "scripts/broker restart: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn spawn(args: &[&str]) -> Child {
     Command::new(AMQP)
@@ -64,7 +55,7 @@ fn consume_and_publish_confirm_ride_through_a_restart_unless_told_not_to() {
     // Give both consumers and the publisher time to connect before the broker goes.
     std::thread::sleep(Duration::from_millis(1500));
 
-    restart_broker();
+    broker_script(&["restart"]);
 
     // The consumer without recovery ends with the connection.
     let out = plain.wait_with_output().unwrap();

@@ -15,6 +15,13 @@ fn cert(name: &str) -> String {
         .to_owned()
 }
 
+/// `amqp --server localhost --port PORT ARGS…`, with no AMQP_URL in the environment.
+fn amqp_at(port: &str, args: &[&str]) -> Run {
+    let mut all = vec!["--server", "localhost", "--port", port];
+    all.extend_from_slice(args);
+    amqp_no_env(&all)
+}
+
 #[test]
 fn tls_from_url_or_options() {
     let q = TempQueue::new("cli-tls");
@@ -32,61 +39,40 @@ fn tls_from_url_or_options() {
         "--confirm",
     ])
     .ok();
-    let run = amqp_no_env(&[
-        "--server",
-        "localhost",
-        "--port",
+    let run = amqp_at(
         &port,
-        "--ssl",
-        "--cacert",
-        &ca,
-        "get",
-        "-q",
-        q.name(),
-        "--format",
-        "body",
-    ])
+        &[
+            "--ssl",
+            "--cacert",
+            &ca,
+            "get",
+            "-q",
+            q.name(),
+            "--format",
+            "body",
+        ],
+    )
     .ok();
     assert_eq!(run.stdout_text(), "over tls\n");
 
     // The platform roots do not know the test CA.
-    let run = amqp_no_env(&[
-        "--server",
-        "localhost",
-        "--port",
-        &port,
-        "--ssl",
-        "get",
-        "-q",
-        q.name(),
-    ])
-    .expect_code(3);
+    let run = amqp_at(&port, &["--ssl", "get", "-q", q.name()]).expect_code(3);
     assert!(run.stderr.contains("certificate"), "{}", run.stderr);
     // Plain AMQP to the TLS port.
-    let run = amqp_no_env(&[
-        "--server",
-        "localhost",
-        "--port",
-        &port,
-        "get",
-        "-q",
-        q.name(),
-    ])
-    .expect_code(3);
+    let run = amqp_at(&port, &["get", "-q", q.name()]).expect_code(3);
     assert!(run.stderr.contains("TLS"), "{}", run.stderr);
     // A CA file that is not there.
-    let run = amqp_no_env(&[
-        "--server",
-        "localhost",
-        "--port",
+    let run = amqp_at(
         &port,
-        "--ssl",
-        "--cacert",
-        "/nonexistent/ca.pem",
-        "get",
-        "-q",
-        q.name(),
-    ])
+        &[
+            "--ssl",
+            "--cacert",
+            "/nonexistent/ca.pem",
+            "get",
+            "-q",
+            q.name(),
+        ],
+    )
     .expect_code(1);
     assert!(run.stderr.contains("/nonexistent/ca.pem"), "{}", run.stderr);
 }
@@ -99,29 +85,28 @@ fn mutual_tls_with_sasl_external_logs_in_as_the_certificate() {
     let (ca, client, key) = (cert("ca.pem"), cert("client.pem"), cert("client_key.pem"));
     // RabbitMQ refuses a user-id property other than the logged-in user, so an accepted
     // publish proves who we are.
-    amqp_no_env(&[
-        "--server",
-        "localhost",
-        "--port",
+    amqp_at(
         &port,
-        "--ssl",
-        "--cacert",
-        &ca,
-        "--cert",
-        &client,
-        "--key",
-        &key,
-        "--auth-mechanism",
-        "external",
-        "publish",
-        "-r",
-        q.name(),
-        "-b",
-        "m",
-        "--user-id",
-        &user,
-        "--confirm",
-    ])
+        &[
+            "--ssl",
+            "--cacert",
+            &ca,
+            "--cert",
+            &client,
+            "--key",
+            &key,
+            "--auth-mechanism",
+            "external",
+            "publish",
+            "-r",
+            q.name(),
+            "-b",
+            "m",
+            "--user-id",
+            &user,
+            "--confirm",
+        ],
+    )
     .ok();
     let run = amqp(&["get", "-q", q.name()]).ok();
     assert_eq!(run.json_lines()[0]["properties"], json!({"user_id": user}));

@@ -1,72 +1,25 @@
 //! The Communications Backbone over real HTTP on loopback and the test broker.
 
+mod common;
+
 use std::time::Duration;
 
-use amqp_client::{Connection, ConnectionConfig, RecoveryPolicy};
+use amqp_client::Connection;
 use amqp_test_support::{amqp_url, unique_name};
-use prisem_tools::backbone::store::Store;
-use prisem_tools::backbone::{Backbone, Settings};
-use prisem_tools::daemon::Shutdown;
+use common::{serve_backbone, ws_request, Api, Ws};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite;
 
 const ADMIN: &str = "admin-token-for-tests";
 
-struct Api {
-    base: String,
-    http: reqwest::Client,
-    shutdown: Shutdown,
-    task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
-}
-
 async fn start(token_lifetime: Duration) -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        &dir.path().join("backbone.db"),
-        argon2::Params::new(256, 1, 1, None).unwrap(),
-    )
-    .unwrap();
-    let cfg = ConnectionConfig::from_uri(&amqp_url())
-        .unwrap()
-        .with_recovery(
-            RecoveryPolicy::default()
-                .with_delays(Duration::from_millis(100), Duration::from_secs(1)),
-        );
-    let conn = Connection::connect_with(cfg).await.unwrap();
-    let bb = Backbone::start(
-        store,
-        conn,
-        Settings {
-            token_lifetime,
-            token_secret: None,
-            admin_token: Some(ADMIN.into()),
-        },
-    )
-    .await
-    .unwrap();
-    assert!(bb.new_admin_token.is_none());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = Shutdown::new();
-    let stop = shutdown.clone();
-    let task = tokio::spawn(async move { bb.serve(listener, stop).await.unwrap() });
-    Api {
-        base,
-        http: reqwest::Client::new(),
-        shutdown,
-        task,
-        _dir: dir,
-    }
+    let api = serve_backbone(ADMIN, token_lifetime).await;
+    assert!(api.new_admin_token.is_none());
+    api
 }
 
 impl Api {
-    async fn stop(self) {
-        self.shutdown.trigger();
-        self.task.await.unwrap();
-    }
-
     /// Creates a client; returns its secret.
     async fn create(&self, id: &str, subscription: &str) -> String {
         let r = self
@@ -311,30 +264,36 @@ async fn auth_and_input_failures_have_json_errors_with_their_status() {
     let t_b = api.login(&b).await;
     let http = &api.http;
     let base = &api.base;
+    // GET `path`, with `token` as bearer token if given.
+    let get = |path: &str, token: Option<&str>| {
+        let mut req = http.get(format!("{base}{path}"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let sent = req.send();
+        async { sent.await.unwrap() }
+    };
+    // POST `body` to /send as client b.
+    let send_as_b = |body: &Value| {
+        let sent = http
+            .post(format!("{base}/send"))
+            .bearer_auth(&t_b)
+            .json(body)
+            .send();
+        async { sent.await.unwrap() }
+    };
 
     // No token, a malformed one, a forged one.
+    error_of(get("/receive", None).await, StatusCode::UNAUTHORIZED).await;
     error_of(
-        http.get(format!("{base}/receive")).send().await.unwrap(),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    error_of(
-        http.get(format!("{base}/receive"))
-            .bearer_auth("junk")
-            .send()
-            .await
-            .unwrap(),
+        get("/receive", Some("junk")).await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
     let (claims, _) = t_b.split_once('.').unwrap();
     let forged = format!("{claims}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
     error_of(
-        http.get(format!("{base}/receive"))
-            .bearer_auth(&forged)
-            .send()
-            .await
-            .unwrap(),
+        get("/receive", Some(&forged)).await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
@@ -347,74 +306,41 @@ async fn auth_and_input_failures_have_json_errors_with_their_status() {
     )
     .await;
     assert_eq!(wrong, unknown);
-    error_of(
-        http.get(format!("{base}/token")).send().await.unwrap(),
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    error_of(get("/token", None).await, StatusCode::BAD_REQUEST).await;
 
     // Admin calls need the admin token: none → 401, a client's → 403.
-    error_of(
-        http.get(format!("{base}/client")).send().await.unwrap(),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    error_of(
-        http.get(format!("{base}/client"))
-            .bearer_auth(&t_b)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    let list: Value = http
-        .get(format!("{base}/client"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    error_of(get("/client", None).await, StatusCode::UNAUTHORIZED).await;
+    error_of(get("/client", Some(&t_b)).await, StatusCode::FORBIDDEN).await;
+    let list: Value = get("/client", Some(ADMIN)).await.json().await.unwrap();
     assert!(list
         .as_array()
         .unwrap()
         .iter()
         .all(|c| c.get("secret").is_none() && c.get("secret_hash").is_none()));
-    let one: Value = http
-        .get(format!("{base}/client/{a}"))
-        .bearer_auth(ADMIN)
-        .send()
+    let one: Value = get(&format!("/client/{a}"), Some(ADMIN))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(one["client_id"], a.as_str());
     assert!(one.get("secret").is_none());
     error_of(
-        http.get(format!("{base}/client/none-such"))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap(),
+        get("/client/none-such", Some(ADMIN)).await,
         StatusCode::NOT_FOUND,
     )
     .await;
 
     // Duplicate, bad JSON, bad fields, oversized body, unknown route.
-    let dup = json!({"client_id": a, "client_name": "again", "subscription": "#"});
-    error_of(
-        http.post(format!("{base}/client"))
+    let post_client = |body: &Value| {
+        let r = http
+            .post(format!("{base}/client"))
             .bearer_auth(ADMIN)
-            .json(&dup)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::CONFLICT,
-    )
-    .await;
+            .json(body)
+            .send();
+        async { r.await.unwrap() }
+    };
+    let dup = json!({"client_id": a, "client_name": "again", "subscription": "#"});
+    error_of(post_client(&dup).await, StatusCode::CONFLICT).await;
     let bad = http
         .post(format!("{base}/client"))
         .bearer_auth(ADMIN)
@@ -425,27 +351,9 @@ async fn auth_and_input_failures_have_json_errors_with_their_status() {
         .unwrap();
     error_of(bad, StatusCode::BAD_REQUEST).await;
     let bad_id = json!({"client_id": "a b/../c", "client_name": "x", "subscription": "#"});
-    error_of(
-        http.post(format!("{base}/client"))
-            .bearer_auth(ADMIN)
-            .json(&bad_id)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    error_of(post_client(&bad_id).await, StatusCode::BAD_REQUEST).await;
     let bad_sub = json!({"client_id": "okid", "client_name": "x", "subscription": "a..b"});
-    error_of(
-        http.post(format!("{base}/client"))
-            .bearer_auth(ADMIN)
-            .json(&bad_sub)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    error_of(post_client(&bad_sub).await, StatusCode::BAD_REQUEST).await;
     // The server closes a connection whose body it refused unread: a client of its own, so
     // the pooled connection of `http` is not the one closed.
     let big = json!({"topic": "authtest.a", "message": "x".repeat(2 << 20)});
@@ -461,39 +369,21 @@ async fn auth_and_input_failures_have_json_errors_with_their_status() {
     )
     .await;
     error_of(
-        http.post(format!("{base}/send"))
-            .bearer_auth(&t_b)
-            .json(&json!({"topic": "a.*", "message": {}}))
-            .send()
-            .await
-            .unwrap(),
+        send_as_b(&json!({"topic": "a.*", "message": {}})).await,
         StatusCode::BAD_REQUEST,
     )
     .await;
     error_of(
-        http.post(format!("{base}/send"))
-            .bearer_auth(&t_b)
-            .json(&json!({"message": {}}))
-            .send()
-            .await
-            .unwrap(),
+        send_as_b(&json!({"message": {}})).await,
         StatusCode::BAD_REQUEST,
     )
     .await;
     error_of(
-        http.get(format!("{base}/receive?max_messages=0"))
-            .bearer_auth(&t_b)
-            .send()
-            .await
-            .unwrap(),
+        get("/receive?max_messages=0", Some(&t_b)).await,
         StatusCode::BAD_REQUEST,
     )
     .await;
-    error_of(
-        http.get(format!("{base}/nowhere")).send().await.unwrap(),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    error_of(get("/nowhere", None).await, StatusCode::NOT_FOUND).await;
 
     // Token requests are rate-limited per client id.
     let mut limited = false;
@@ -513,12 +403,7 @@ async fn auth_and_input_failures_have_json_errors_with_their_status() {
     };
     assert_eq!(api.receive(&t_a, 1).await.len(), 0);
     tokio::time::sleep(Duration::from_millis(3100)).await;
-    let e = http
-        .get(format!("{base}/receive"))
-        .bearer_auth(&t_a)
-        .send()
-        .await
-        .unwrap();
+    let e = get("/receive", Some(&t_a)).await;
     assert_eq!(e.status(), StatusCode::UNAUTHORIZED);
     let v: Value = e.json().await.unwrap();
     assert_eq!(v["detail"], "the token has expired");
@@ -527,24 +412,6 @@ async fn auth_and_input_failures_have_json_errors_with_their_status() {
 }
 
 // ----- /stream --------------------------------------------------------------------------------
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-fn ws_request(
-    api: &Api,
-    query: &str,
-    token: Option<&str>,
-) -> tungstenite::handshake::client::Request {
-    use tungstenite::client::IntoClientRequest as _;
-    let url = format!("{}/stream{query}", api.base.replacen("http", "ws", 1));
-    let mut req = url.into_client_request().unwrap();
-    if let Some(t) = token {
-        req.headers_mut()
-            .insert("authorization", format!("Bearer {t}").parse().unwrap());
-    }
-    req
-}
 
 async fn ws_connect(api: &Api, query: &str, token: Option<&str>) -> Ws {
     tokio_tungstenite::connect_async(ws_request(api, query, token))

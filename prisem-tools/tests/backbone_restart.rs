@@ -4,30 +4,17 @@
 //! held unacknowledged is delivered again. The only test in this binary, so restarting the shared test
 //! broker disturbs no other test.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use amqp_client::{Connection, ConnectionConfig, RecoveryPolicy};
-use amqp_test_support::{amqp_url, unique_name};
+use amqp_test_support::{broker_script, unique_name};
+use common::{serve_backbone, ws_request, Ws};
 use futures_util::StreamExt as _;
-use prisem_tools::backbone::store::Store;
-use prisem_tools::backbone::{Backbone, Settings};
-use prisem_tools::daemon::Shutdown;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::Message;
-
-fn broker(args: &[&str]) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/broker");
-    let out = Command::new(script).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "scripts/broker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 async fn next_text(ws: &mut Ws) -> Value {
     loop {
@@ -42,41 +29,11 @@ async fn next_text(ws: &mut Ws) -> Value {
     }
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_answers_503_while_the_broker_is_away_and_loses_no_accepted_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        &dir.path().join("backbone.db"),
-        argon2::Params::new(256, 1, 1, None).unwrap(),
-    )
-    .unwrap();
-    let cfg = ConnectionConfig::from_uri(&amqp_url())
-        .unwrap()
-        .with_recovery(
-            RecoveryPolicy::default()
-                .with_delays(Duration::from_millis(100), Duration::from_secs(1)),
-        );
-    let conn = Connection::connect_with(cfg).await.unwrap();
     let admin = "restart-admin-token";
-    let bb = Backbone::start(
-        store,
-        conn,
-        Settings {
-            token_lifetime: Duration::from_secs(3600),
-            token_secret: None,
-            admin_token: Some(admin.into()),
-        },
-    )
-    .await
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = Shutdown::new();
-    let server = tokio::spawn(bb.serve(listener, shutdown.clone()));
-    let http = reqwest::Client::new();
+    let api = serve_backbone(admin, Duration::from_secs(3600)).await;
+    let (base, http) = (api.base.clone(), api.http.clone());
 
     let w = unique_name("r").replace(['-', '.'], "_");
     let id = unique_name("restart");
@@ -101,13 +58,7 @@ async fn api_answers_503_while_the_broker_is_away_and_loses_no_accepted_message(
         .await
         .unwrap();
     let token = tok["token"].as_str().unwrap().to_owned();
-    let ws_url = format!("{}/stream?prefetch=2", base.replacen("http", "ws", 1));
-    let ws_req = || {
-        let mut req = ws_url.as_str().into_client_request().unwrap();
-        req.headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        req
-    };
+    let ws_req = || ws_request(&api, "?prefetch=2", Some(&token));
     // A stream that holds messages without acknowledging them.
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_req()).await.unwrap();
 
@@ -148,7 +99,7 @@ async fn api_answers_503_while_the_broker_is_away_and_loses_no_accepted_message(
     tokio::time::sleep(Duration::from_secs(1)).await;
     let first = next_text(&mut ws).await;
     assert_eq!(first["id"], 1);
-    broker(&["kill"]);
+    broker_script(&["kill"]);
     // The stream is closed with "try again later"; its messages go back to the inbox.
     let close = loop {
         match tokio::time::timeout(Duration::from_secs(30), ws.next())
@@ -167,7 +118,7 @@ async fn api_answers_503_while_the_broker_is_away_and_loses_no_accepted_message(
     let body: Value = health.json().await.unwrap();
     assert_eq!(body["error"], "broker unavailable", "{body}");
     assert!(body["detail"].is_string(), "{body}");
-    broker(&["start"]);
+    broker_script(&["start"]);
     let (accepted, saw_503, after) = sender.await.unwrap();
     assert!(
         saw_503,
@@ -210,6 +161,5 @@ async fn api_answers_503_while_the_broker_is_away_and_loses_no_accepted_message(
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    shutdown.trigger();
-    server.await.unwrap().unwrap();
+    api.stop().await;
 }

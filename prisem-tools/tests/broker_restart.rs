@@ -3,32 +3,16 @@
 //! once the broker is back. The only test in this binary, so restarting the shared test broker
 //! disturbs no other test (cargo runs test binaries one after the other).
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use amqp_test_support::{amqp_url, unique_name};
+use amqp_test_support::{amqp_url, broker_script, unique_name};
+use common::Reaped;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/report.txt");
 const MAP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/netmap.txt");
-
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn broker(args: &[&str]) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/broker");
-    let out = Command::new(script).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "scripts/broker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Runs anon_client until it succeeds or `within` passes; returns its last exit status and
 /// output.
@@ -80,8 +64,8 @@ fn server_and_logmon_survive_a_broker_kill_and_restart() {
     assert_eq!(code, 0, "the server never answered");
     assert!(before.contains("All_Sites:"), "{before}");
 
-    broker(&["kill"]);
-    broker(&["start"]);
+    broker_script(&["kill"]);
+    broker_script(&["start"]);
 
     let (code, after) = call_until_ok(&base, Duration::from_secs(60));
     assert_eq!(code, 0, "the server did not answer after the restart");

@@ -2,69 +2,42 @@
 //! the exact nft argv for the attacker's address, nothing for an address planted in the user
 //! name, nothing for loopback.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use amqp_test_support::{amqp_url, unique_name};
-
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(bin: &str, args: &[String], stdout: Stdio) -> Reaped {
-    Reaped(
-        Command::new(bin)
-            .args(["--url", &amqp_url()])
-            .args(args)
-            .stdout(stdout)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-fn s(v: &[&str]) -> Vec<String> {
-    v.iter().map(|x| x.to_string()).collect()
-}
+use amqp_test_support::unique_name;
+use common::{connect_local, free_port, spawn_daemon, sshd_log};
 
 #[test]
 fn sshd_failures_become_the_exact_nft_argv() {
     let sx = unique_name("syslog-fw");
     let fx = unique_name("firewall");
     let q = unique_name("blockd");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut blockd = spawn(
+    let port = free_port();
+    let mut blockd = spawn_daemon(
         env!("CARGO_BIN_EXE_blockd"),
-        &s(&["--dry-run", "--exchange", &fx, "--queue", &q]),
+        &["--dry-run", "--exchange", &fx, "--queue", &q],
         Stdio::piped(),
     );
-    let _watch = spawn(
+    let _watch = spawn_daemon(
         env!("CARGO_BIN_EXE_sshwatch"),
-        &s(&[
+        &[
             "--syslog-exchange",
             &sx,
             "--firewall-exchange",
             &fx,
             "--max-failures",
             "3",
-        ]),
+        ],
         Stdio::null(),
     );
-    let _bridge = spawn(
+    let _bridge = spawn_daemon(
         env!("CARGO_BIN_EXE_syslog-bridge"),
-        &s(&["--exchange", &sx, &format!("--tcp=127.0.0.1:{port}")]),
+        &["--exchange", &sx, &format!("--tcp=127.0.0.1:{port}")],
         Stdio::null(),
     );
     let (tx, rx) = mpsc::channel();
@@ -77,32 +50,8 @@ fn sshd_failures_become_the_exact_nft_argv() {
         }
     });
     let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "bridge not listening"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let port_s = port.to_string();
-    let send = |msg: &str| {
-        let st = Command::new("logger")
-            .args([
-                "--tcp",
-                "-n",
-                "127.0.0.1",
-                "-P",
-                &port_s,
-                "-t",
-                "sshd-session",
-                "-p",
-                "auth.info",
-                msg,
-            ])
-            .status()
-            .unwrap();
-        assert!(st.success());
-    };
+    connect_local(port);
+    let send = |msg: &str| sshd_log(port, msg);
     // Until sshwatch has bound its queue, lines are unroutable: repeat until blockd acts.
     let first = loop {
         assert!(

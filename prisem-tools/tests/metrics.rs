@@ -4,43 +4,16 @@
 //! (lines received, unparsed and confirmed, bans issued and applied, publish confirms), and the
 //! backbone (HTTP requests by route and status).
 
+mod common;
+
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use amqp_test_support::{amqp_url, management_url, unique_name};
+use common::{connect_local, free_port, spawn_daemon, sshd_log, Reaped};
 use prometheus_parse::{Scrape, Value};
-
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn(bin: &str, args: &[&str]) -> Reaped {
-    Reaped(
-        Command::new(bin)
-            .args(["--url", &amqp_url()])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
 
 /// The parsed metrics at `port`, once the endpoint answers (it starts before the broker
 /// connection).
@@ -120,9 +93,10 @@ fn rpc_server_counts_requests_by_outcome_and_its_recovery() {
     let base = unique_name("anon-metrics");
     let port = free_port();
     let port_s = port.to_string();
-    let _server = spawn(
+    let _server = spawn_daemon(
         env!("CARGO_BIN_EXE_anon_server"),
         &["-q", &base, "--metrics", &port_s],
+        Stdio::null(),
     );
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
     let report = format!("{data}/report.txt");
@@ -249,7 +223,7 @@ fn syslog_sshwatch_and_blockd_count_lines_bans_and_confirms() {
     let q = unique_name("blockd-metrics");
     let (mb, ms, mw) = (free_port(), free_port(), free_port());
     let syslog_port = free_port();
-    let _blockd = spawn(
+    let _blockd = spawn_daemon(
         env!("CARGO_BIN_EXE_blockd"),
         &[
             "--dry-run",
@@ -260,8 +234,9 @@ fn syslog_sshwatch_and_blockd_count_lines_bans_and_confirms() {
             "--metrics",
             &format!(":{mb}"),
         ],
+        Stdio::null(),
     );
-    let _watch = spawn(
+    let _watch = spawn_daemon(
         env!("CARGO_BIN_EXE_sshwatch"),
         &[
             "--syslog-exchange",
@@ -273,9 +248,10 @@ fn syslog_sshwatch_and_blockd_count_lines_bans_and_confirms() {
             "--metrics",
             &format!("127.0.0.1:{mw}"),
         ],
+        Stdio::null(),
     );
     let spool = tempfile::tempdir().unwrap();
-    let _bridge = spawn(
+    let _bridge = spawn_daemon(
         env!("CARGO_BIN_EXE_syslog-bridge"),
         &[
             "--exchange",
@@ -286,38 +262,15 @@ fn syslog_sshwatch_and_blockd_count_lines_bans_and_confirms() {
             "--metrics",
             &ms.to_string(),
         ],
+        Stdio::null(),
     );
     let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", syslog_port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "bridge not listening"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    connect_local(syslog_port);
     // One line without a <PRI> header: unparsed.
     let mut tcp = TcpStream::connect(("127.0.0.1", syslog_port)).unwrap();
     tcp.write_all(b"no priority header here\n").unwrap();
     drop(tcp);
-    let port_s = syslog_port.to_string();
-    let send = |msg: &str| {
-        let st = Command::new("logger")
-            .args([
-                "--tcp",
-                "-n",
-                "127.0.0.1",
-                "-P",
-                &port_s,
-                "-t",
-                "sshd-session",
-                "-p",
-                "auth.info",
-                msg,
-            ])
-            .status()
-            .unwrap();
-        assert!(st.success());
-    };
+    let send = |msg: &str| sshd_log(syslog_port, msg);
     // Until sshwatch has bound its queue the lines are unroutable: send rounds of three until
     // blockd applied the ban.
     let mut lines = 1.0;

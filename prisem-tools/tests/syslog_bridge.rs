@@ -1,97 +1,25 @@
 //! `syslog-bridge` against the real broker, fed by util-linux `logger` over UDP, TCP (newline
 //! and octet-counted framing) and a unix datagram socket, plus a malformed datagram.
 
+mod common;
+
 use std::collections::HashMap;
-use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Output, Stdio};
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use amqp_client::options::{
-    ExchangeDeclareOptions, ExchangeKind, GetOptions, QueueDeclareOptions, QueueDeleteOptions,
-};
+use amqp_client::options::GetOptions;
 use amqp_client::{Connection, FieldValue};
 use amqp_test_support::{amqp_url, unique_name};
+use common::{
+    bridge_command, connect_local, declare_bound_queue, delete_bound_queue, free_port, logger,
+    Reaped,
+};
 use serde_json::Value;
-
-const BRIDGE: &str = env!("CARGO_BIN_EXE_syslog-bridge");
-
-struct Reaped(Option<Child>);
-
-impl Reaped {
-    /// SIGTERM, then the exit status and standard error.
-    fn stop(mut self) -> (i32, String) {
-        let mut child = self.0.take().unwrap();
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .unwrap();
-        let started = Instant::now();
-        while child.try_wait().unwrap().is_none() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "bridge did not stop"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-}
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn logger(args: &[&str]) {
-    let out: Output = Command::new("logger").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "logger {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 struct Delivered {
     key: String,
     headers: HashMap<String, String>,
     body: Value,
-}
-
-async fn setup_queue(conn: &Connection, exchange: &str, queue: &str) {
-    let ch = conn.open_channel().await.unwrap();
-    ch.exchange_declare(
-        exchange,
-        ExchangeKind::Topic,
-        ExchangeDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    ch.queue_declare(queue, QueueDeclareOptions::default())
-        .await
-        .unwrap();
-    ch.queue_bind(queue, exchange, "#", Default::default())
-        .await
-        .unwrap();
 }
 
 async fn collect(conn: &Connection, queue: &str, n: usize, within: Duration) -> Vec<Delivered> {
@@ -129,26 +57,13 @@ async fn collect(conn: &Connection, queue: &str, n: usize, within: Duration) -> 
 }
 
 fn start_bridge(exchange: &str, extra: &[String]) -> Reaped {
-    let child = Command::new(BRIDGE)
-        .args(["--url", &amqp_url(), "-v", "--exchange", exchange])
-        .args(["--stats-interval", "3600"])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    Reaped(Some(child))
-}
-
-fn wait_tcp(port: u16) {
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "bridge not listening"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    Reaped(
+        bridge_command(&amqp_url(), exchange)
+            .args(["--stats-interval", "3600"])
+            .args(extra)
+            .spawn()
+            .unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -156,7 +71,13 @@ async fn logger_over_udp_tcp_octet_counting_and_unix_socket() {
     let exchange = unique_name("syslog-test");
     let queue = unique_name("syslog-all");
     let conn = Connection::connect(&amqp_url()).await.unwrap();
-    setup_queue(&conn, &exchange, &queue).await;
+    declare_bound_queue(
+        &conn.open_channel().await.unwrap(),
+        &exchange,
+        &queue,
+        false,
+    )
+    .await;
 
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("log.sock");
@@ -169,7 +90,7 @@ async fn logger_over_udp_tcp_octet_counting_and_unix_socket() {
             format!("--unix={}", sock.display()),
         ],
     );
-    wait_tcp(tcp);
+    connect_local(tcp);
     let (udp_s, tcp_s) = (udp.to_string(), tcp.to_string());
     let sock_s = sock.display().to_string();
     logger(&[
@@ -282,7 +203,7 @@ async fn logger_over_udp_tcp_octet_counting_and_unix_socket() {
         "no <PRI> header at the start of the line"
     );
 
-    let (code, stderr) = bridge.stop();
+    let (code, stderr) = bridge.stop(Duration::from_secs(20));
     assert_eq!(code, 0, "{stderr}");
     let stats = stderr
         .lines()
@@ -296,11 +217,6 @@ async fn logger_over_udp_tcp_octet_counting_and_unix_socket() {
     assert!(stats.contains("unparsed=1"), "{stats}");
 
     let ch = conn.open_channel().await.unwrap();
-    ch.queue_delete(&queue, QueueDeleteOptions::default())
-        .await
-        .unwrap();
-    ch.exchange_delete(&exchange, Default::default())
-        .await
-        .unwrap();
+    delete_bound_queue(&ch, &exchange, &queue).await;
     conn.close().await.unwrap();
 }

@@ -4,31 +4,24 @@
 //! counted. Once the proxy forwards again every TCP line arrives, in order, and the counters
 //! add up: received = published + dropped.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use amqp_client::options::{
-    ConsumeOptions, ExchangeDeclareOptions, ExchangeKind, QueueDeclareOptions, QueueDeleteOptions,
-};
 use amqp_client::Connection;
 use amqp_test_support::{amqp_url, unique_name};
+use common::{
+    bridge_command, connect_local, consume_no_ack, declare_bound_queue, delete_bound_queue,
+    free_port, Reaped,
+};
 use futures_util::StreamExt;
 
 const TCP_LINES: usize = 12_000;
 const UDP_LINES: usize = 200;
-
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A TCP proxy to the broker; while `paused`, nothing goes from the bridge to the broker.
 fn proxy(broker: std::net::SocketAddr, paused: Arc<AtomicBool>) -> u16 {
@@ -85,14 +78,6 @@ fn broker_addr() -> std::net::SocketAddr {
         .unwrap()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn value(line: &str, name: &str) -> u64 {
     line.split_whitespace()
         .find_map(|w| w.strip_prefix(&format!("{name}=")))
@@ -107,22 +92,7 @@ async fn tiny_spool_blocks_tcp_and_counts_udp_drops() {
     let queue = unique_name("syslog-bp-q");
     let conn = Connection::connect(&amqp_url()).await.unwrap();
     let ch = conn.open_channel().await.unwrap();
-    ch.exchange_declare(
-        &exchange,
-        ExchangeKind::Topic,
-        ExchangeDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    ch.queue_declare(&queue, QueueDeclareOptions::default())
-        .await
-        .unwrap();
-    ch.queue_bind(&queue, &exchange, "#", Default::default())
-        .await
-        .unwrap();
+    declare_bound_queue(&ch, &exchange, &queue, false).await;
 
     let paused = Arc::new(AtomicBool::new(false));
     let via = proxy(broker_addr(), paused.clone());
@@ -130,15 +100,12 @@ async fn tiny_spool_blocks_tcp_and_counts_udp_drops() {
     let (tcp, udp) = (free_port(), free_port());
     let spool = tempfile::tempdir().unwrap();
     let mut bridge = Reaped(
-        Command::new(env!("CARGO_BIN_EXE_syslog-bridge"))
-            .args(["--url", &url, "-v", "--exchange", &exchange])
+        bridge_command(&url, &exchange)
             .arg(format!("--tcp=127.0.0.1:{tcp}"))
             .arg(format!("--udp=127.0.0.1:{udp}"))
             .arg(format!("--spool={}", spool.path().display()))
             .args(["--buffer", "64K", "--spool-max", "256K"])
             .args(["--stats-interval", "1", "--drain-timeout", "5"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
     );
@@ -163,15 +130,7 @@ async fn tiny_spool_blocks_tcp_and_counts_udp_drops() {
             .cloned()
     };
     let started = Instant::now();
-    let mut stream = loop {
-        match TcpStream::connect(("127.0.0.1", tcp)) {
-            Ok(s) => break s,
-            Err(e) => {
-                assert!(started.elapsed() < Duration::from_secs(20), "{e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
+    let mut stream = connect_local(tcp);
     // Wait for the bridge's publisher (the stats line comes after it is up).
     while last_stats().is_none() {
         assert!(started.elapsed() < Duration::from_secs(20), "no stats line");
@@ -240,16 +199,7 @@ async fn tiny_spool_blocks_tcp_and_counts_udp_drops() {
         stream.flush().unwrap();
     });
 
-    let mut consumer = ch
-        .basic_consume(
-            &queue,
-            ConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume_no_ack(&ch, &queue).await;
     let mut tcp_seen = Vec::new();
     let mut udp_seen = 0;
     while tcp_seen.len() < TCP_LINES {
@@ -273,11 +223,7 @@ async fn tiny_spool_blocks_tcp_and_counts_udp_drops() {
     }
     sender.join().unwrap();
 
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(bridge.0.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    bridge.sigterm();
     let status = tokio::task::spawn_blocking(move || bridge.0.wait().unwrap())
         .await
         .unwrap();
@@ -308,11 +254,6 @@ async fn tiny_spool_blocks_tcp_and_counts_udp_drops() {
     assert_eq!(value(&fin, "buffered") + value(&fin, "spooled"), 0, "{fin}");
     assert_eq!(value(&fin, "spool_bytes"), 0, "{fin}");
 
-    ch.queue_delete(&queue, QueueDeleteOptions::default())
-        .await
-        .unwrap();
-    ch.exchange_delete(&exchange, Default::default())
-        .await
-        .unwrap();
+    delete_bound_queue(&ch, &exchange, &queue).await;
     conn.close().await.unwrap();
 }

@@ -7,66 +7,32 @@
 //! bridge publishes it once the broker is back. The only test in this binary, so restarting the shared
 //! test broker disturbs no other test.
 
+mod common;
+
 use std::collections::HashSet;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use amqp_client::options::{
-    ConsumeOptions, ExchangeDeclareOptions, ExchangeKind, QueueDeclareOptions, QueueDeleteOptions,
-};
 use amqp_client::Connection;
-use amqp_test_support::{amqp_url, unique_name};
+use amqp_test_support::{amqp_url, broker_script, unique_name};
+use common::{
+    bridge_command, connect_local, consume_no_ack, declare_bound_queue, delete_bound_queue,
+    free_port, Reaped,
+};
 use futures_util::StreamExt;
 
 const LINES: usize = 20_000;
 const SPOOLED: usize = 2_000;
 
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn broker(args: &[&str]) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/broker");
-    let out = Command::new(script).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "scripts/broker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn start_bridge(exchange: &str, port: u16, spool: &std::path::Path) -> Reaped {
     Reaped(
-        Command::new(env!("CARGO_BIN_EXE_syslog-bridge"))
-            .args(["--url", &amqp_url(), "--exchange", exchange, "-v"])
+        bridge_command(&amqp_url(), exchange)
             .arg(format!("--tcp=127.0.0.1:{port}"))
             .arg(format!("--spool={}", spool.display()))
             .args(["--drain-timeout", "2", "--buffer", "64K"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
     )
-}
-
-fn connect(port: u16) -> TcpStream {
-    let started = Instant::now();
-    loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(s) => return s,
-            Err(_) if started.elapsed() < Duration::from_secs(20) => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
-            Err(e) => panic!("bridge not listening: {e}"),
-        }
-    }
 }
 
 /// The spool's segment files.
@@ -81,24 +47,14 @@ fn segments(dir: &std::path::Path) -> usize {
         .count()
 }
 
-/// SIGTERM, then the exit status and standard error.
-fn stop(mut bridge: Reaped) -> (i32, String) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(bridge.0.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+/// Waits (at most 10 s) until the number of segment files in `dir` satisfies `done`; fails
+/// with `otherwise` if it does not.
+async fn wait_for_segments(dir: &std::path::Path, done: impl Fn(usize) -> bool, otherwise: &str) {
     let started = Instant::now();
-    while bridge.0.try_wait().unwrap().is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "bridge did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    while !done(segments(dir)) {
+        assert!(started.elapsed() < Duration::from_secs(10), "{otherwise}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut err = String::new();
-    std::io::Read::read_to_string(bridge.0.stderr.as_mut().unwrap(), &mut err).unwrap();
-    (bridge.0.wait().unwrap().code().unwrap_or(-1), err)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,39 +64,14 @@ async fn twenty_thousand_lines_across_a_broker_kill() {
     {
         let conn = Connection::connect(&amqp_url()).await.unwrap();
         let ch = conn.open_channel().await.unwrap();
-        ch.exchange_declare(
-            &exchange,
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        ch.queue_declare(
-            &queue,
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        ch.queue_bind(&queue, &exchange, "#", Default::default())
-            .await
-            .unwrap();
+        declare_bound_queue(&ch, &exchange, &queue, true).await;
         conn.close().await.unwrap();
     }
 
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let spool = tempfile::tempdir().unwrap();
     let bridge = start_bridge(&exchange, port, spool.path());
-    let mut stream = connect(port);
+    let mut stream = connect_local(port);
 
     // About 1 000 lines a second for 20 s, octet counted; the broker is killed after 3 s.
     let sender = std::thread::spawn(move || {
@@ -154,31 +85,20 @@ async fn twenty_thousand_lines_across_a_broker_kill() {
         stream.flush().unwrap();
     });
     tokio::time::sleep(Duration::from_secs(3)).await;
-    broker(&["kill"]);
+    broker_script(&["kill"]);
     // Past the memory buffer, lines go to the spool while the broker is away.
-    let started = Instant::now();
-    while segments(spool.path()) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "nothing spooled while the broker was away"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    broker(&["start"]);
+    wait_for_segments(
+        spool.path(),
+        |n| n > 0,
+        "nothing spooled while the broker was away",
+    )
+    .await;
+    broker_script(&["start"]);
     sender.join().unwrap();
 
     let conn = Connection::connect(&amqp_url()).await.unwrap();
     let ch = conn.open_channel().await.unwrap();
-    let mut consumer = ch
-        .basic_consume(
-            &queue,
-            ConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume_no_ack(&ch, &queue).await;
     let mut seen = HashSet::new();
     let mut last = None;
     let mut duplicates = 0;
@@ -217,41 +137,25 @@ async fn twenty_thousand_lines_across_a_broker_kill() {
 
     // Phase two: the broker is stopped, 2 000 lines arrive (the last ones spooled while the
     // bridge runs), the bridge stops: what is left in memory joins them in the spool.
-    broker(&["stop"]);
-    let mut s = connect(port);
+    broker_script(&["stop"]);
+    let mut s = connect_local(port);
     for i in 0..SPOOLED {
         let msg = format!("<14>1 2026-03-04T12:00:00Z gw.example seq - - - spooled {i}");
         write!(s, "{} {msg}", msg.len()).unwrap();
     }
     drop(s);
-    let started = Instant::now();
-    while segments(spool.path()) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "nothing spooled"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_segments(spool.path(), |n| n > 0, "nothing spooled").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (code, err) = stop(bridge);
+    let (code, err) = bridge.stop(Duration::from_secs(30));
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("unconfirmed messages kept in"), "{err}");
     let stats = err.lines().rev().find(|l| l.contains("received=")).unwrap();
     assert!(stats.contains("buffered=0 buffered_bytes=0"), "{stats}");
-    broker(&["start"]);
+    broker_script(&["start"]);
     let bridge = start_bridge(&exchange, port, spool.path());
     let conn = Connection::connect(&amqp_url()).await.unwrap();
     let ch = conn.open_channel().await.unwrap();
-    let mut consumer = ch
-        .basic_consume(
-            &queue,
-            ConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume_no_ack(&ch, &queue).await;
     let mut spooled = vec![];
     while spooled.len() < SPOOLED {
         let d = tokio::time::timeout(Duration::from_secs(60), consumer.next())
@@ -266,25 +170,13 @@ async fn twenty_thousand_lines_across_a_broker_kill() {
     }
     spooled.dedup();
     assert_eq!(spooled, (0..SPOOLED).collect::<Vec<_>>());
-    let started = Instant::now();
-    while segments(spool.path()) > 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "segment not removed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let (code, err) = stop(bridge);
+    wait_for_segments(spool.path(), |n| n == 0, "segment not removed").await;
+    let (code, err) = bridge.stop(Duration::from_secs(30));
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains(&format!("replaying {SPOOLED} spooled messages from")),
         "{err}"
     );
-    ch.queue_delete(&queue, QueueDeleteOptions::default())
-        .await
-        .unwrap();
-    ch.exchange_delete(&exchange, Default::default())
-        .await
-        .unwrap();
+    delete_bound_queue(&ch, &exchange, &queue).await;
     conn.close().await.unwrap();
 }

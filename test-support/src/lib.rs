@@ -11,6 +11,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -109,4 +110,27 @@ pub fn unique_name(prefix: &str) -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     format!("{prefix}-{}-{nanos:x}-{n}", std::process::id())
+}
+
+/// Runs the workspace's `scripts/broker ARGS` (for instance `kill`, `start`, `restart`) with
+/// the test's environment, so the `*_PORT` and `BROKER_DIR` variables of the test broker
+/// apply; returns its standard output.
+///
+/// Tests that restart the shared broker live in a test binary of their own: cargo runs test
+/// binaries one after the other, so no other test sees the broker go away.
+///
+/// # Panics
+/// When the script cannot be run or exits unsuccessfully, with its standard error.
+pub fn broker_script(args: &[&str]) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/broker");
+    let out = Command::new(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+    assert!(
+        out.status.success(),
+        "scripts/broker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -1,10 +1,22 @@
-//! Running the `amqp` binary (and rabbitmq-c's tools) against the test broker.
+//! Helpers shared by the integration tests: running the `amqp` binary (and rabbitmq-c's
+//! tools) against the test broker, daemons that are reaped when a test ends, `syslog-bridge`
+//! and its queues, and the Communications Backbone served on loopback.
 #![allow(dead_code, unused_imports)]
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
+use amqp_client::options::{
+    ConsumeOptions, ExchangeDeclareOptions, ExchangeKind, QueueDeclareOptions, QueueDeleteOptions,
+};
+use amqp_client::{Channel, Connection, ConnectionConfig, Consumer, RecoveryPolicy};
+use prisem_tools::backbone::store::Store;
+use prisem_tools::backbone::{Backbone, Settings};
+use prisem_tools::daemon::Shutdown;
 use serde_json::Value;
+use tokio_tungstenite::tungstenite;
 
 pub(crate) use amqp_test_support::{amqp_url, broker_addr, unique_name};
 
@@ -157,4 +169,262 @@ impl Drop for TempQueue {
     fn drop(&mut self) {
         let _ = amqp(&["delete", "queue", &self.0]);
     }
+}
+
+// ----- child processes ------------------------------------------------------------------------
+
+/// A child process that is killed and reaped when dropped, so a failing test leaves no daemon
+/// running.
+pub(crate) struct Reaped(pub(crate) Child);
+
+impl Reaped {
+    /// Sends SIGTERM.
+    pub(crate) fn sigterm(&self) {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+    }
+
+    /// SIGTERM, then waits (at most `within`) for the exit: the exit status (-1 when a signal
+    /// ended it) and standard error (when it was piped and not taken).
+    pub(crate) fn stop(mut self, within: Duration) -> (i32, String) {
+        self.sigterm();
+        let started = Instant::now();
+        while self.0.try_wait().unwrap().is_none() {
+            assert!(
+                started.elapsed() < within,
+                "pid {} did not stop within {within:?} of SIGTERM",
+                self.0.id()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut err = String::new();
+        if let Some(stderr) = self.0.stderr.as_mut() {
+            std::io::Read::read_to_string(stderr, &mut err).unwrap();
+        }
+        (self.0.wait().unwrap().code().unwrap_or(-1), err)
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `bin --url AMQP_URL ARGS…` with standard input closed, standard error discarded and
+/// standard output as given.
+pub(crate) fn spawn_daemon(bin: &str, args: &[&str], stdout: Stdio) -> Reaped {
+    Reaped(
+        Command::new(bin)
+            .args(["--url", &amqp_url()])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// A loopback TCP port that was free a moment ago.
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Connects to loopback `port`, trying again for up to 20 s while nothing listens there yet (a
+/// daemon that was just started).
+pub(crate) fn connect_local(port: u16) -> TcpStream {
+    let started = Instant::now();
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => return s,
+            Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!("nothing listening on 127.0.0.1:{port}: {e}"),
+        }
+    }
+}
+
+// ----- syslog-bridge --------------------------------------------------------------------------
+
+/// The `syslog-bridge` binary built by this package.
+pub(crate) const SYSLOG_BRIDGE: &str = env!("CARGO_BIN_EXE_syslog-bridge");
+
+/// `syslog-bridge --url URL -v --exchange EXCHANGE`, with its standard error (log and stats
+/// lines) piped and its standard output discarded; the caller adds the listeners and spawns it.
+pub(crate) fn bridge_command(url: &str, exchange: &str) -> Command {
+    let mut cmd = Command::new(SYSLOG_BRIDGE);
+    cmd.args(["--url", url, "-v", "--exchange", exchange])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs util-linux `logger ARGS…`; fails the test unless it succeeds.
+pub(crate) fn logger(args: &[&str]) {
+    let out: Output = Command::new("logger").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "logger {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Sends `msg` as an `sshd-session` line at auth.info with `logger` over TCP to loopback `port`.
+pub(crate) fn sshd_log(port: u16, msg: &str) {
+    logger(&[
+        "--tcp",
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &port.to_string(),
+        "-t",
+        "sshd-session",
+        "-p",
+        "auth.info",
+        msg,
+    ]);
+}
+
+/// Declares a durable topic exchange and a queue (durable or not) bound to it with `#`.
+pub(crate) async fn declare_bound_queue(ch: &Channel, exchange: &str, queue: &str, durable: bool) {
+    ch.exchange_declare(
+        exchange,
+        ExchangeKind::Topic,
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    ch.queue_declare(
+        queue,
+        QueueDeclareOptions {
+            durable,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    ch.queue_bind(queue, exchange, "#", Default::default())
+        .await
+        .unwrap();
+}
+
+/// Deletes what [`declare_bound_queue`] declared.
+pub(crate) async fn delete_bound_queue(ch: &Channel, exchange: &str, queue: &str) {
+    ch.queue_delete(queue, QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    ch.exchange_delete(exchange, Default::default())
+        .await
+        .unwrap();
+}
+
+/// A consumer of `queue` whose deliveries need no acknowledgement.
+pub(crate) async fn consume_no_ack(ch: &Channel, queue: &str) -> Consumer {
+    ch.basic_consume(
+        queue,
+        ConsumeOptions {
+            no_ack: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+// ----- the Communications Backbone ------------------------------------------------------------
+
+/// The backbone's API served on a loopback port, its store in a temporary directory.
+pub(crate) struct Api {
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
+    /// The admin token the backbone made up at its start, if it did.
+    pub(crate) new_admin_token: Option<String>,
+    shutdown: Shutdown,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts the backbone with `admin` as its admin token, on a connection to the test broker that
+/// recovers quickly, and serves its API on a free loopback port.
+pub(crate) async fn serve_backbone(admin: &str, token_lifetime: Duration) -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        &dir.path().join("backbone.db"),
+        argon2::Params::new(256, 1, 1, None).unwrap(),
+    )
+    .unwrap();
+    let cfg = ConnectionConfig::from_uri(&amqp_url())
+        .unwrap()
+        .with_recovery(
+            RecoveryPolicy::default()
+                .with_delays(Duration::from_millis(100), Duration::from_secs(1)),
+        );
+    let conn = Connection::connect_with(cfg).await.unwrap();
+    let bb = Backbone::start(
+        store,
+        conn,
+        Settings {
+            token_lifetime,
+            token_secret: None,
+            admin_token: Some(admin.into()),
+        },
+    )
+    .await
+    .unwrap();
+    let new_admin_token = bb.new_admin_token.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = Shutdown::new();
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move { bb.serve(listener, stop).await.unwrap() });
+    Api {
+        base,
+        http: reqwest::Client::new(),
+        new_admin_token,
+        shutdown,
+        task,
+        _dir: dir,
+    }
+}
+
+impl Api {
+    /// Shuts the server down and waits for it; fails the test if serving failed.
+    pub(crate) async fn stop(self) {
+        self.shutdown.trigger();
+        self.task.await.unwrap();
+    }
+}
+
+/// A websocket to the backbone's `/stream`.
+pub(crate) type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The handshake request for `/stream{query}`, with `token` as bearer token if given.
+pub(crate) fn ws_request(
+    api: &Api,
+    query: &str,
+    token: Option<&str>,
+) -> tungstenite::handshake::client::Request {
+    use tungstenite::client::IntoClientRequest as _;
+    let url = format!("{}/stream{query}", api.base.replacen("http", "ws", 1));
+    let mut req = url.into_client_request().unwrap();
+    if let Some(t) = token {
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {t}").parse().unwrap());
+    }
+    req
 }
