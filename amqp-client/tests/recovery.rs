@@ -24,21 +24,15 @@ fn recovering_config(name: &str) -> ConnectionConfig {
     )
 }
 
-/// Runs `scripts/broker ARGS` with the environment of the test broker.
-fn broker(args: &[&str]) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/broker");
-    let out = Command::new(script).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "scripts/broker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The broker's pid for the connection named `name`, from `rabbitmqctl list_connections`.
 fn connection_pid(name: &str) -> Option<String> {
-    let listing = broker(&["ctl", "-q", "list_connections", "pid", "client_properties"]);
+    let listing = amqp_test_support::broker_script(&[
+        "ctl",
+        "-q",
+        "list_connections",
+        "pid",
+        "client_properties",
+    ]);
     listing
         .lines()
         .find(|l| l.contains(name))
@@ -110,9 +104,11 @@ async fn kill_dash_nine_mid_stream_loses_no_confirmed_message() {
     // second of the declaration has lost the record (the node restarted with 0 queues to
     // recover, the confirmed messages in it orphaned): make the broker write its table log out
     // first, so what is tested is the client, not that window of the broker's.
-    tokio::task::spawn_blocking(|| broker(&["ctl", "eval", "mnesia:dump_log()."]))
-        .await
-        .unwrap();
+    tokio::task::spawn_blocking(|| {
+        amqp_test_support::broker_script(&["ctl", "eval", "mnesia:dump_log()."])
+    })
+    .await
+    .unwrap();
     let mut consumer = consumer_ch
         .basic_consume(&queue, ConsumeOptions::default())
         .await
@@ -169,8 +165,8 @@ async fn kill_dash_nine_mid_stream_loses_no_confirmed_message() {
     }
     let mut events = conn.events();
     tokio::task::spawn_blocking(|| {
-        broker(&["kill"]);
-        broker(&["start"]);
+        amqp_test_support::broker_script(&["kill"]);
+        amqp_test_support::broker_script(&["start"]);
     })
     .await
     .unwrap();
@@ -247,7 +243,7 @@ async fn forced_closes_recover_a_server_named_queue_and_stale_acks_send_nothing(
     })
     .await;
     let pid = pid.unwrap();
-    broker(&["ctl", "close_connection", &pid, "recovery test"]);
+    amqp_test_support::broker_script(&["ctl", "close_connection", &pid, "recovery test"]);
     let mut renamed = None;
     let found = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(e) = events.next().await {
@@ -343,7 +339,7 @@ async fn publishing_can_wait_for_recovery_up_to_a_deadline() {
     };
     ch.queue_declare(&queue, durable).await.unwrap();
     let mut events = conn.events();
-    tokio::task::spawn_blocking(|| broker(&["kill"]))
+    tokio::task::spawn_blocking(|| amqp_test_support::broker_script(&["kill"]))
         .await
         .unwrap();
     wait_event(&mut events, |e| {
@@ -395,7 +391,7 @@ async fn publishing_can_wait_for_recovery_up_to_a_deadline() {
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!publishing.is_finished(), "the publish waits");
-    tokio::task::spawn_blocking(|| broker(&["start"]))
+    tokio::task::spawn_blocking(|| amqp_test_support::broker_script(&["start"]))
         .await
         .unwrap();
     let confirmation = tokio::time::timeout(Duration::from_secs(60), publishing)
