@@ -620,6 +620,83 @@ impl FrameDecoder {
     /// stalls it: about a third more time per frame (docs/BENCHMARKS.md).
     #[inline]
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
+        self.decode_from(src)
+    }
+
+    /// Takes every complete frame off the front of `src` at once, for [`Batch::decode`] to
+    /// decode one by one: one split of the read buffer and a slice of it per frame, instead of
+    /// a split per frame. On small frames that saves up to a twentieth of the decoding time
+    /// (docs/BENCHMARKS.md). The frames and errors, in their order, are those
+    /// [`decode`](Self::decode) gives, and so are the octets left in `src`.
+    ///
+    /// [`Batch::decode`] returns `Ok(None)` where `decode` would (having reserved room for the
+    /// next frame in `src`, as `decode` does); take another batch once more octets are in. An
+    /// `Err` is returned again if asked again: the stream is malformed. Frames taken and not yet
+    /// decoded when the batch is dropped are put back in front of `src` (a copy, so finish a
+    /// batch when you can).
+    ///
+    /// The batch borrows the decoder: a caller that changes [`frame_max`](Self::set_frame_max)
+    /// in response to a frame drops the batch first.
+    ///
+    /// ```
+    /// use amqp_wire::{Frame, FrameDecoder, WireError};
+    /// use bytes::BytesMut;
+    ///
+    /// let mut decoder = FrameDecoder::new(131_072);
+    /// // Two heartbeats and the start of a third.
+    /// let mut src = BytesMut::from(&b"\x08\0\0\0\0\0\0\xce\x08\0\0\0\0\0\0\xce\x08"[..]);
+    /// let mut heartbeats = 0;
+    /// let mut batch = decoder.batch(&mut src);
+    /// loop {
+    ///     match batch.decode() {
+    ///         Ok(Some(Frame::Heartbeat { .. })) => heartbeats += 1,
+    ///         Ok(Some(_)) => {}
+    ///         Ok(None) => break,
+    ///         Err(e) => return Err(e),
+    ///     }
+    /// }
+    /// drop(batch);
+    /// assert_eq!(heartbeats, 2);
+    /// assert_eq!(&src[..], b"\x08");
+    /// # Ok::<(), WireError>(())
+    /// ```
+    pub fn batch<'a>(&'a mut self, src: &'a mut BytesMut) -> Batch<'a> {
+        Batch {
+            decoder: self,
+            src,
+            taken: Bytes::new(),
+        }
+    }
+
+    /// How many octets at the front of `src` are whole frames of a known type within
+    /// `frame_max`: what [`batch`](Self::batch) takes at once. Everything else about them is
+    /// checked as each is decoded; a frame that fails these first checks is left in `src`, so
+    /// that [`decode`](Self::decode) reports it after the frames before it.
+    fn whole_frames(&self, src: &[u8]) -> usize {
+        let mut at = 0;
+        while let Some(&[frame_type, _, _, s0, s1, s2, s3]) =
+            src.get(at..).and_then(<[u8]>::first_chunk)
+        {
+            if !matches!(
+                frame_type,
+                FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT
+            ) {
+                break;
+            }
+            let size = u32::from_be_bytes([s0, s1, s2, s3]) as usize;
+            let total = size.saturating_add(FRAME_OVERHEAD);
+            if (self.frame_max != 0 && total > self.frame_max as usize) || total > src.len() - at {
+                break;
+            }
+            at += total;
+        }
+        at
+    }
+
+    /// [`decode`](Self::decode) from the read buffer, or from frames a [`Batch`] has taken off
+    /// it.
+    #[inline]
+    fn decode_from<S: FrameOctets>(&mut self, src: &mut S) -> Result<Option<Frame>, WireError> {
         let Some(&[frame_type, c0, c1, s0, s1, s2, s3]) = src.get(..HEADER_LEN) else {
             return self.check_partial(src);
         };
@@ -654,7 +731,7 @@ impl FrameDecoder {
         })?;
         let Some(&end) = src.get(total - 1) else {
             // Make room for the rest, but never commit much memory on the peer's word alone.
-            src.reserve((total - src.len()).min(MAX_RESERVE));
+            src.make_room((total - src.len()).min(MAX_RESERVE));
             return Ok(None);
         };
         if end != FRAME_END {
@@ -671,7 +748,7 @@ impl FrameDecoder {
             let payload = src.get(HEADER_LEN..total - 1).unwrap_or_default();
             match Method::decode_in_place(payload, &mut long) {
                 Ok(method) if long.is_empty() => {
-                    src.advance(total);
+                    src.pass(total);
                     return Ok(Some(Frame::Method { channel, method }));
                 }
                 Ok(method) => in_place = Some(method),
@@ -679,11 +756,7 @@ impl FrameDecoder {
                 Err(Borrowed::NeedsShared) => {}
             }
         }
-        // One split per frame: the frame's octets leave the read buffer as a shared handle,
-        // which is then narrowed to the payload (cheaper than three cuts of the buffer).
-        src.advance(HEADER_LEN);
-        let payload = src.split_to(total - FRAME_OVERHEAD).freeze();
-        src.advance(1);
+        let payload = src.take_payload(total);
 
         Ok(Some(match frame_type {
             FRAME_METHOD => Frame::Method {
@@ -706,7 +779,7 @@ impl FrameDecoder {
     }
 
     /// Fewer than 7 octets: fail early if they cannot start any frame we accept.
-    fn check_partial(&self, src: &BytesMut) -> Result<Option<Frame>, WireError> {
+    fn check_partial(&self, src: &[u8]) -> Result<Option<Frame>, WireError> {
         match src.first() {
             Some(&b'A') => protocol_header_reply(src),
             Some(&frame_type)
@@ -719,6 +792,116 @@ impl FrameDecoder {
             }
             _ => Ok(None),
         }
+    }
+}
+
+/// Where [`FrameDecoder`] takes frames from: the read buffer, or the frames
+/// a [`Batch`] has split off it.
+trait FrameOctets: core::ops::Deref<Target = [u8]> {
+    /// Passes over a whole frame of `total` octets that left nothing to share.
+    fn pass(&mut self, total: usize);
+
+    /// Takes a whole frame of `total` octets off the front and returns its payload.
+    fn take_payload(&mut self, total: usize) -> Bytes;
+
+    /// Makes room for `additional` more octets, where more can come.
+    fn make_room(&mut self, additional: usize);
+}
+
+impl FrameOctets for BytesMut {
+    #[inline]
+    fn pass(&mut self, total: usize) {
+        self.advance(total);
+    }
+
+    /// One split per frame: the frame's octets leave the read buffer as a shared handle,
+    /// narrowed to the payload (cheaper than three cuts of the buffer).
+    #[inline]
+    fn take_payload(&mut self, total: usize) -> Bytes {
+        self.advance(HEADER_LEN);
+        let payload = self.split_to(total - FRAME_OVERHEAD).freeze();
+        self.advance(1);
+        payload
+    }
+
+    #[inline]
+    fn make_room(&mut self, additional: usize) {
+        self.reserve(additional);
+    }
+}
+
+impl FrameOctets for Bytes {
+    /// The last frame gives up the handle, so the read buffer can be reused once the frames
+    /// are gone.
+    #[inline]
+    fn pass(&mut self, total: usize) {
+        if total >= self.len() {
+            *self = Self::new();
+        } else {
+            self.advance(total);
+        }
+    }
+
+    /// A slice of the frames taken; the last frame's payload is the handle itself, narrowed.
+    #[inline]
+    fn take_payload(&mut self, total: usize) -> Bytes {
+        if total >= self.len() {
+            let mut payload = core::mem::take(self);
+            payload.truncate(total - 1);
+            payload.advance(HEADER_LEN.min(payload.len()));
+            payload
+        } else {
+            let payload = self.slice(HEADER_LEN..total - 1);
+            self.advance(total);
+            payload
+        }
+    }
+
+    #[inline]
+    fn make_room(&mut self, _: usize) {}
+}
+
+/// Whole frames [`FrameDecoder::batch`] took off a read buffer in one piece, decoded one at a
+/// time.
+#[derive(Debug)]
+#[must_use = "a batch decodes nothing until asked"]
+pub struct Batch<'a> {
+    decoder: &'a mut FrameDecoder,
+    src: &'a mut BytesMut,
+    /// Whole frames split off `src`, not yet decoded.
+    taken: Bytes,
+}
+
+impl Batch<'_> {
+    /// The next frame: [`FrameDecoder::decode`] on the frames taken, then on the read buffer
+    /// once they are used up.
+    ///
+    /// # Errors
+    /// Those of [`FrameDecoder::decode`].
+    #[inline]
+    pub fn decode(&mut self) -> Result<Option<Frame>, WireError> {
+        if self.taken.is_empty() {
+            let whole = self.decoder.whole_frames(self.src);
+            if whole == 0 {
+                return self.decoder.decode_from(self.src);
+            }
+            self.taken = self.src.split_to(whole).freeze();
+        }
+        self.decoder.decode_from(&mut self.taken)
+    }
+}
+
+impl Drop for Batch<'_> {
+    /// Puts the frames taken and not yet returned back in front of the read buffer (a copy,
+    /// made only when a batch is dropped before its end).
+    fn drop(&mut self) {
+        if self.taken.is_empty() {
+            return;
+        }
+        let mut back = BytesMut::with_capacity(self.taken.len() + self.src.len());
+        back.extend_from_slice(&self.taken);
+        back.extend_from_slice(self.src);
+        *self.src = back;
     }
 }
 

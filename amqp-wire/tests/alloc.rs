@@ -32,32 +32,43 @@ fn properties() -> BasicProperties {
     }
 }
 
-/// Decodes every frame of a freshly built stream and returns how many allocations and
-/// reallocations happened meanwhile, the least over several runs.
+/// Decodes every frame of a freshly built stream, frame by frame and through a batch
+/// (`FrameDecoder::batch`), and returns how many allocations and reallocations happened
+/// meanwhile: the least over several runs, the larger of the two ways.
 ///
 /// The counter is global, so it also sees the test harness's own thread, which allocates now and
 /// then (e.g. when it first blocks waiting for the test). Decoding the same bytes is
 /// deterministic, so its own count is the same every run, and the minimum is that count.
 fn decode_allocations(build: impl Fn() -> BytesMut, check: impl Fn(&[Frame])) -> usize {
-    (0..10)
-        .map(|_| {
-            let mut src = build();
-            // Make the buffer shared once, as the first frame split off a fresh read buffer
-            // would.
-            drop(src.split_to(0));
-            let mut frames = Vec::with_capacity(3 * MESSAGES);
-            let mut decoder = FrameDecoder::new(131_072);
-            let region = Region::new(GLOBAL);
-            while let Some(frame) = decoder.decode(&mut src).unwrap() {
-                frames.push(frame);
-            }
-            let stats = region.change();
-            assert!(src.is_empty());
-            check(&frames);
-            stats.allocations + stats.reallocations
-        })
-        .min()
-        .unwrap_or(usize::MAX)
+    let least = |batched: bool| {
+        (0..10)
+            .map(|_| {
+                let mut src = build();
+                // Make the buffer shared once, as the first frame split off a fresh read buffer
+                // would.
+                drop(src.split_to(0));
+                let mut frames = Vec::with_capacity(3 * MESSAGES);
+                let mut decoder = FrameDecoder::new(131_072);
+                let region = Region::new(GLOBAL);
+                if batched {
+                    let mut batch = decoder.batch(&mut src);
+                    while let Some(frame) = batch.decode().unwrap() {
+                        frames.push(frame);
+                    }
+                } else {
+                    while let Some(frame) = decoder.decode(&mut src).unwrap() {
+                        frames.push(frame);
+                    }
+                }
+                let stats = region.change();
+                assert!(src.is_empty());
+                check(&frames);
+                stats.allocations + stats.reallocations
+            })
+            .min()
+            .unwrap_or(usize::MAX)
+    };
+    least(false).max(least(true))
 }
 
 #[test]

@@ -185,6 +185,70 @@ proptest! {
         prop_assert_eq!(decoded, frames);
     }
 
+    /// A batch gives the frames, the error and the octets left waiting that frame-by-frame
+    /// decoding gives, however the stream is cut, damaged or limited, and dropping a batch
+    /// half-way loses nothing.
+    #[test]
+    fn batches_decode_what_decode_decodes(
+        frames in vec(frame(), 1..6),
+        cuts in vec(any::<prop::sample::Index>(), 0..6),
+        damage in proptest::option::of((any::<prop::sample::Index>(), any::<u8>())),
+        frame_max in prop_oneof![Just(0u32), 8u32..600],
+        pause in 0usize..8,
+    ) {
+        let mut wire = encode_frames(&frames).to_vec();
+        if let Some((at, octet)) = damage {
+            let at = at.index(wire.len());
+            wire[at] = octet;
+        }
+        let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(wire.len() + 1)).collect();
+        cuts.push(wire.len());
+        cuts.sort_unstable();
+
+        let run = |batched: bool| {
+            let mut decoder = FrameDecoder::new(frame_max);
+            let mut src = BytesMut::new();
+            let mut decoded = Vec::new();
+            let mut from = 0;
+            for &to in &cuts {
+                src.extend_from_slice(&wire[from..to]);
+                from = to;
+                loop {
+                    if batched {
+                        let mut batch = decoder.batch(&mut src);
+                        // Take a break after `pause` frames: the batch is dropped with frames
+                        // still in it, and another one goes on.
+                        let end = loop {
+                            match batch.decode() {
+                                Ok(Some(frame)) => {
+                                    decoded.push(frame);
+                                    if decoded.len() == pause {
+                                        break None;
+                                    }
+                                }
+                                Ok(None) => break Some(Ok(())),
+                                Err(e) => break Some(Err(e)),
+                            }
+                        };
+                        drop(batch);
+                        match end {
+                            None => continue,
+                            Some(Ok(())) => break,
+                            Some(Err(e)) => return (decoded, Err(e), src.to_vec()),
+                        }
+                    }
+                    match decoder.decode(&mut src) {
+                        Ok(Some(frame)) => decoded.push(frame),
+                        Ok(None) => break,
+                        Err(e) => return (decoded, Err(e), src.to_vec()),
+                    }
+                }
+            }
+            (decoded, Ok(()), src.to_vec())
+        };
+        prop_assert_eq!(run(true), run(false));
+    }
+
     #[test]
     fn publish_splits_bodies_at_frame_max(
         p in publish(),

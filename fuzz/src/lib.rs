@@ -127,6 +127,44 @@ fn decode_all(decoder: &mut FrameDecoder, src: &mut BytesMut) -> (Vec<Decoded>, 
     }
 }
 
+/// Decodes everything in `src` through batches (`FrameDecoder::batch`), dropping the first one
+/// after `pause` frames (0: never) with frames still taken, and going on with another.
+fn decode_all_batched(
+    decoder: &mut FrameDecoder,
+    src: &mut BytesMut,
+    pause: usize,
+) -> (Vec<Frame>, End) {
+    let mut frames = Vec::new();
+    loop {
+        let mut batch = decoder.batch(src);
+        let end = loop {
+            match batch.decode() {
+                Ok(Some(frame)) => {
+                    frames.push(frame);
+                    if frames.len() == pause {
+                        break None;
+                    }
+                }
+                Ok(None) => break Some(None),
+                Err(e) => break Some(Some(e)),
+            }
+        };
+        drop(batch);
+        match end {
+            None => continue,
+            Some(None) => {
+                return (
+                    frames,
+                    End::NeedMore {
+                        buffered: src.len(),
+                    },
+                )
+            }
+            Some(Some(e)) => return (frames, End::Failed(e)),
+        }
+    }
+}
+
 /// Frame-stream input: octet 0 picks `frame_max`, octet 1 the chunking, the rest is the stream.
 ///
 /// Checks that
@@ -134,7 +172,8 @@ fn decode_all(decoder: &mut FrameDecoder, src: &mut BytesMut) -> (Vec<Decoded>, 
 ///   same way (same error, or the same number of octets left waiting);
 /// - every decoded frame encodes without error into at most the octets it was decoded from,
 ///   and that encoding decodes, alone and completely, to the same frame;
-/// - body payloads point into the read buffer (no copy).
+/// - body payloads point into the read buffer (no copy);
+/// - batches decode the same frames and end the same way, even when one is dropped half-way.
 pub fn check_frame_stream(data: &[u8]) {
     let [selector, chunking, stream @ ..] = data else {
         return;
@@ -144,6 +183,20 @@ pub fn check_frame_stream(data: &[u8]) {
     let mut whole = BytesMut::from(stream);
     let base = whole.as_ptr() as usize;
     let (frames, end) = decode_all(&mut FrameDecoder::new(frame_max), &mut whole);
+
+    let mut batched = BytesMut::from(stream);
+    let (batch_frames, batch_end) = decode_all_batched(
+        &mut FrameDecoder::new(frame_max),
+        &mut batched,
+        usize::from(*chunking % 4),
+    );
+    assert!(
+        batch_frames
+            .iter()
+            .eq(frames.iter().map(|(frame, _)| frame)),
+        "batches gave other frames"
+    );
+    assert_eq!(batch_end, end, "batches ended otherwise");
 
     let mut chunked_frames = Vec::new();
     let mut chunked_end = End::NeedMore { buffered: 0 };
