@@ -102,6 +102,17 @@ struct FieldInfo<'s> {
     reply_code: bool,
 }
 
+/// How a generated decoder reads strings and tables.
+#[derive(Clone, Copy)]
+enum ReadMode {
+    /// From a `Reader<Bytes>`: they share the payload's buffer.
+    Bytes,
+    /// From a `Reader<S>` generic over `S: crate::codec::Source`, which reads them.
+    Generic,
+    /// From a `Reader<&'a [u8]>`: borrowed (`&'a str`, `&'a [u8]`, `TableRef<'a>`).
+    Borrowed,
+}
+
 /// Fields in wire order, adjacent bits grouped into octets.
 enum Slot<'a, 's> {
     One(&'a FieldInfo<'s>),
@@ -840,21 +851,26 @@ impl<'s> Gen<'s> {
         }
     }
 
-    /// An expression reading one non-bit field from `reader`.
-    /// `generic`: the reader is a `Reader<S>` of a method decoder generic over its source
-    /// `S: crate::codec::Source`, which reads strings and tables; otherwise a `Reader<Bytes>`.
-    fn read_expr(info: &FieldInfo<'_>, reader: &Ident, generic: bool) -> TokenStream {
+    /// An expression reading one non-bit field from `reader`, which is read as `mode` says.
+    fn read_expr(info: &FieldInfo<'_>, reader: &Ident, mode: ReadMode) -> TokenStream {
         let what = lit_str(&info.what);
-        if generic {
-            let read = match info.field.ty {
-                WireType::ShortStr => Some(quote! { S::short_str(#reader, #what)? }),
-                WireType::LongStr => Some(quote! { S::long_str(#reader, #what)? }),
-                WireType::Table => Some(quote! { S::table(#reader, #what)? }),
-                _ => None,
-            };
-            if let Some(read) = read {
-                return read;
+        let read = match (mode, info.field.ty) {
+            (ReadMode::Generic, WireType::ShortStr) => {
+                Some(quote! { S::short_str(#reader, #what)? })
             }
+            (ReadMode::Generic, WireType::LongStr) => Some(quote! { S::long_str(#reader, #what)? }),
+            (ReadMode::Generic, WireType::Table) => Some(quote! { S::table(#reader, #what)? }),
+            (ReadMode::Borrowed, WireType::ShortStr) => {
+                Some(quote! { #reader.short_str_ref(#what)? })
+            }
+            (ReadMode::Borrowed, WireType::LongStr) => {
+                Some(quote! { #reader.long_str_ref(#what)? })
+            }
+            (ReadMode::Borrowed, WireType::Table) => Some(quote! { #reader.table_ref(#what)? }),
+            _ => None,
+        };
+        if let Some(read) = read {
+            return read;
         }
         let read = match info.field.ty {
             WireType::Octet => quote! { #reader.u8(#what)? },
@@ -967,6 +983,92 @@ impl<'s> Gen<'s> {
         }
     }
 
+    /// The statements decoding `infos` from `reader` into local variables named after the
+    /// fields, reading strings and tables as `mode` says.
+    fn decode_stmts(
+        infos: &[FieldInfo<'_>],
+        reader: &Ident,
+        name: &str,
+        mode: ReadMode,
+    ) -> Vec<TokenStream> {
+        let mut decode = Vec::new();
+        let mut group = 0;
+        for slot in slots(infos) {
+            match slot {
+                Slot::One(f) if f.field.reserved => {
+                    let read = Self::read_expr(f, reader, mode);
+                    decode.push(quote! { #read; });
+                }
+                Slot::One(f) => {
+                    let fid = &f.ident;
+                    let read = Self::read_expr(f, reader, mode);
+                    decode.push(quote! { let #fid = #read; });
+                }
+                Slot::Bits(bits) => {
+                    let what = lit_str(bits.first().map_or(name, |f| f.what.as_str()));
+                    if bits.iter().all(|f| f.field.reserved) {
+                        decode.push(quote! { #reader.u8(#what)?; });
+                        continue;
+                    }
+                    let base = if group == 0 {
+                        "bits".to_owned()
+                    } else {
+                        format!("bits{group}")
+                    };
+                    let octet = fresh(&base, infos);
+                    group += 1;
+                    decode.push(quote! { let #octet = #reader.u8(#what)?; });
+                    for (i, f) in bits.iter().enumerate() {
+                        if f.field.reserved {
+                            continue;
+                        }
+                        let fid = &f.ident;
+                        let mask = hex_u8(1 << i);
+                        decode.push(quote! { let #fid = (#octet & #mask) != 0; });
+                    }
+                }
+            }
+        }
+        decode
+    }
+
+    /// Whether a method has a string or a table among its (non-reserved) fields, and so a
+    /// borrowed twin (`<Method>Ref<'a>`) to be looked at in place.
+    fn borrows(fields: &[Field]) -> bool {
+        fields.iter().any(|f| {
+            !f.reserved
+                && matches!(
+                    f.ty,
+                    WireType::ShortStr | WireType::LongStr | WireType::Table
+                )
+        })
+    }
+
+    /// The type of a field in a borrowed twin: strings and tables are borrowed.
+    fn ref_type(info: &FieldInfo<'_>) -> TokenStream {
+        match info.field.ty {
+            WireType::ShortStr => quote! { &'a str },
+            WireType::LongStr => quote! { &'a [u8] },
+            WireType::Table => quote! { crate::TableRef<'a> },
+            _ => Self::rust_type(info),
+        }
+    }
+
+    /// `value`, a field of a borrowed twin, as the owned type (strings and tables copied).
+    fn owned_expr(info: &FieldInfo<'_>, value: &TokenStream) -> TokenStream {
+        match info.field.ty {
+            WireType::ShortStr => quote! { crate::ShortStr::copy_checked(#value.as_bytes()) },
+            WireType::LongStr => quote! { ::bytes::Bytes::copy_from_slice(#value) },
+            WireType::Table => quote! { #value.into_owned() },
+            _ => value.clone(),
+        }
+    }
+
+    /// The name of a method's borrowed twin.
+    fn ref_ident(id: &Ident) -> Ident {
+        format_ident!("{}Ref", id)
+    }
+
     fn method_struct(
         &self,
         class: &Class,
@@ -1002,44 +1104,8 @@ impl<'s> Gen<'s> {
 
         // decode_fields
         let reader = fresh("reader", &infos);
-        let mut decode = Vec::new();
-        let mut group = 0;
-        for slot in slots(&infos) {
-            match slot {
-                Slot::One(f) if f.field.reserved => {
-                    let read = Self::read_expr(f, &reader, true);
-                    decode.push(quote! { #read; });
-                }
-                Slot::One(f) => {
-                    let fid = &f.ident;
-                    let read = Self::read_expr(f, &reader, true);
-                    decode.push(quote! { let #fid = #read; });
-                }
-                Slot::Bits(bits) => {
-                    let what = lit_str(bits.first().map_or(name.as_str(), |f| f.what.as_str()));
-                    if bits.iter().all(|f| f.field.reserved) {
-                        decode.push(quote! { #reader.u8(#what)?; });
-                        continue;
-                    }
-                    let base = if group == 0 {
-                        "bits".to_owned()
-                    } else {
-                        format!("bits{group}")
-                    };
-                    let octet = fresh(&base, &infos);
-                    group += 1;
-                    decode.push(quote! { let #octet = #reader.u8(#what)?; });
-                    for (i, f) in bits.iter().enumerate() {
-                        if f.field.reserved {
-                            continue;
-                        }
-                        let fid = &f.ident;
-                        let mask = hex_u8(1 << i);
-                        decode.push(quote! { let #fid = (#octet & #mask) != 0; });
-                    }
-                }
-            }
-        }
+        let decode = Self::decode_stmts(&infos, &reader, &name, ReadMode::Generic);
+        let decode_ref = Self::decode_stmts(&infos, &reader, &name, ReadMode::Borrowed);
         let field_ids: Vec<&Ident> = public.iter().map(|f| &f.ident).collect();
         let construct = if public.is_empty() {
             quote! { Self }
@@ -1195,8 +1261,66 @@ impl<'s> Gen<'s> {
 
         let sync_impl = self.sync_method_impl(class, method, id)?;
 
+        let twin = if Self::borrows(&method.fields) {
+            let ref_id = Self::ref_ident(id);
+            let twin_doc = format!(
+                " [`{id}`] looked at where it lies in its frame (see \
+                 [`FrameDecoder::decode_ref`](crate::FrameDecoder::decode_ref)): names as `&str`, \
+                 long strings as `&[u8]`, tables as [`TableRef`](crate::TableRef)s. \
+                 [`into_owned`](Self::into_owned) copies it into a [`{id}`]."
+            );
+            let ref_fields = public.iter().map(|f| {
+                let doc = self.field_docs(f, None);
+                let fid = &f.ident;
+                let ty = Self::ref_type(f);
+                quote! { #doc pub #fid: #ty, }
+            });
+            let owned = public.iter().map(|f| {
+                let fid = &f.ident;
+                let value = Self::owned_expr(f, &quote! { self.#fid });
+                quote! { #fid: #value, }
+            });
+            let into_owned_doc = format!(" An owned [`{id}`] with these fields (a copy).");
+            quote! {
+                #[doc = #twin_doc]
+                #[derive(Debug, Clone, Copy, PartialEq)]
+                pub struct #ref_id<'a> {
+                    #(#ref_fields)*
+                }
+
+                impl<'a> #ref_id<'a> {
+                    /// Decodes the fields from octets that stay where they are; the errors are
+                    /// those of [`decode_fields`](super::AmqpMethod::decode_fields).
+                    #[inline]
+                    pub(crate) fn read_fields_ref(#reader_param: &mut crate::Reader<&'a [u8]>) -> Result<Self, crate::WireError> {
+                        #(#decode_ref)*
+                        Ok(Self { #(#field_ids),* })
+                    }
+
+                    #[doc = #into_owned_doc]
+                    pub fn into_owned(self) -> #id {
+                        #id { #(#owned)* }
+                    }
+                }
+            }
+        } else {
+            quote! {
+                impl #id {
+                    /// Decodes the fields from borrowed octets (this method has no string or
+                    /// table, so it is its own borrowed form).
+                    #[inline]
+                    pub(crate) fn read_fields_ref(#reader_param: &mut crate::Reader<&[u8]>) -> Result<Self, crate::WireError> {
+                        #(#decode_ref)*
+                        Ok(#construct)
+                    }
+                }
+            }
+        };
+
         Ok(quote! {
             #struct_def
+
+            #twin
 
             #sync_impl
 
@@ -1414,6 +1538,10 @@ impl<'s> Gen<'s> {
         let mut field_names_arms = Vec::new();
         let mut field_arms = Vec::new();
         let mut short_str_slot_arms = Vec::new();
+        let mut ref_variants = Vec::new();
+        let mut ref_decode_arms = Vec::new();
+        let mut into_owned_arms = Vec::new();
+        let mut ref_name_arms = Vec::new();
         let mut idents = Vec::new();
         for class in &self.spec.classes {
             let module = Self::class_ident(class)?;
@@ -1473,6 +1601,35 @@ impl<'s> Gen<'s> {
                     .push(quote! { Self::#variant(_) => <#path as AmqpMethod>::FIELD_NAMES, });
                 field_arms.push(quote! { Self::#variant(m) => m.field(index), });
                 short_str_slot_arms.push(quote! { Self::#variant(m) => m.short_str_slot(index), });
+                let wrap = |m: TokenStream| {
+                    if Self::boxed_in_enum(method) {
+                        quote! { Box::new(#m) }
+                    } else {
+                        m
+                    }
+                };
+                if Self::borrows(&method.fields) {
+                    let ref_ty = Self::ref_ident(&ty);
+                    let ref_link = format!(" See [`{module}::{ref_ty}`].");
+                    ref_variants.push(quote! {
+                        #[doc = #doc] #[doc = ""] #[doc = #ref_link] #variant(#module::#ref_ty<'a>),
+                    });
+                    ref_decode_arms.push(quote! {
+                        (#c, #m) => Self::#variant(#module::#ref_ty::read_fields_ref(reader)?),
+                    });
+                    let owned = wrap(quote! { m.into_owned() });
+                    into_owned_arms.push(quote! { Self::#variant(m) => Method::#variant(#owned), });
+                } else {
+                    ref_variants.push(quote! {
+                        #[doc = #doc] #[doc = ""] #[doc = #link] #variant(#path),
+                    });
+                    ref_decode_arms.push(quote! {
+                        (#c, #m) => Self::#variant(#path::read_fields_ref(reader)?),
+                    });
+                    let owned = wrap(quote! { m });
+                    into_owned_arms.push(quote! { Self::#variant(m) => Method::#variant(#owned), });
+                }
+                ref_name_arms.push(quote! { Self::#variant(_) => #name_lit, });
                 idents.push(variant);
             }
         }
@@ -1484,6 +1641,50 @@ impl<'s> Gen<'s> {
             });
         }
         Ok(quote! {
+            /// Any method of the protocol, looked at where it lies in its frame (see
+            /// [`FrameDecoder::decode_ref`](crate::FrameDecoder::decode_ref)): a method with a
+            /// string or a table is held as its borrowed twin (`basic::DeliverRef`…), one without
+            /// as its own struct. Nothing is copied and no reference count is touched;
+            /// [`into_owned`](Self::into_owned) makes the [`Method`].
+            #[derive(Debug, Clone, PartialEq)]
+            pub enum MethodRef<'a> {
+                #(#ref_variants)*
+            }
+
+            impl<'a> MethodRef<'a> {
+                /// Decodes a method frame's payload where it lies: class id, method id, then
+                /// the method's fields.
+                ///
+                /// # Errors
+                /// Those of [`Method::decode`] on the same octets.
+                #[inline]
+                pub fn decode(payload: &'a [u8]) -> Result<Self, crate::WireError> {
+                    let reader = &mut crate::Reader::new(payload);
+                    let class_id = reader.u16("method class id")?;
+                    let method_id = reader.u16("method id")?;
+                    let method = match (class_id, method_id) {
+                        #(#ref_decode_arms)*
+                        _ => return Err(crate::WireError::UnknownMethod { class_id, method_id }),
+                    };
+                    reader.finish(method.name())?;
+                    Ok(method)
+                }
+
+                /// The owned [`Method`] (strings and tables copied).
+                pub fn into_owned(self) -> Method {
+                    match self {
+                        #(#into_owned_arms)*
+                    }
+                }
+
+                /// The method's name in the specification, e.g. `basic.deliver`.
+                pub const fn name(&self) -> &'static str {
+                    match self {
+                        #(#ref_name_arms)*
+                    }
+                }
+            }
+
             /// Any method of the protocol: the payload of a method frame.
             ///
             /// Each variant holds the struct of one method; convert with `From`/`Into` and
@@ -1678,6 +1879,8 @@ impl<'s> Gen<'s> {
         let mut fields = Vec::new();
         let mut decode = Vec::new();
         let mut decode_checked = Vec::new();
+        let mut fields_ref = Vec::new();
+        let mut owned = Vec::new();
         let mut check = Vec::new();
         let mut flag_stmts = Vec::new();
         let mut encode = Vec::new();
@@ -1699,13 +1902,23 @@ impl<'s> Gen<'s> {
                 Some(format!("Property flag bit {} (`0x{bit:04x}`).", 15 - i)),
             );
             fields.push(quote! { #doc pub #fid: Option<#ty>, });
-            let read = Self::read_expr(f, &Ident::new("reader", Span::call_site()), false);
+            let read =
+                Self::read_expr(f, &Ident::new("reader", Span::call_site()), ReadMode::Bytes);
             decode.push(quote! {
                 #fid: if (flags & #mask) != 0 { Some(#read) } else { None },
             });
             let read = Self::checked_read_expr(f, &Ident::new("reader", Span::call_site()));
             decode_checked.push(quote! {
                 #fid: if (flags & #mask) != 0 { Some(#read) } else { None },
+            });
+            let ref_ty = Self::ref_type(f);
+            let ref_doc = self.field_docs(f, None);
+            fields_ref.push(quote! { #ref_doc pub #fid: Option<#ref_ty>, });
+            owned.push(if f.field.ty.is_string() || f.field.ty == WireType::Table {
+                let value = Self::owned_expr(f, &quote! { value });
+                quote! { #fid: self.#fid.map(|value| #value), }
+            } else {
+                quote! { #fid: self.#fid, }
             });
             let skip = Self::skip_stmt(f, &Ident::new("reader", Span::call_site()));
             check.push(quote! {
@@ -1777,6 +1990,30 @@ impl<'s> Gen<'s> {
              the class id, weight and body size."
         );
         let decode_body = quote! { Self { #(#decode)* } };
+        // The owned and the borrowed properties are read by the same statements, from a
+        // `CheckedReader` over a `Bytes` or a `&[u8]`.
+        let checked_body = quote! {
+            let mut reader = crate::codec::CheckedReader::new(octets);
+            let flags = reader.u16();
+            // Further flags words announce nothing (the check made sure).
+            let mut more = flags;
+            while (more & 0x0001) != 0 {
+                more = reader.u16();
+            }
+            Self { #(#decode_checked)* }
+        };
+        let ref_id = format_ident!("{}Ref", id);
+        let ref_doc = format!(
+            " [`{id}`] looked at where they lie in a content header (see \
+             [`RawPropertiesRef::decode`](crate::RawPropertiesRef::decode)): names as `&str`, \
+             tables as [`TableRef`](crate::TableRef)s. [`into_owned`](Self::into_owned) copies \
+             them into a [`{id}`]."
+        );
+        let into_owned_doc = format!(" The owned [`{id}`] (strings and tables copied).");
+        let decode_checked_doc = format!(
+            " The properties in `octets`, which [`{id}::check`] has accepted in full: nothing \
+             fails."
+        );
 
         let flags_init = if flag_stmts.is_empty() {
             quote! { let flags = 0; }
@@ -1784,6 +2021,25 @@ impl<'s> Gen<'s> {
             quote! { let mut flags = 0; }
         };
         Ok(quote! {
+            #[doc = #ref_doc]
+            #[derive(Debug, Clone, Copy, PartialEq, Default)]
+            pub struct #ref_id<'a> {
+                #(#fields_ref)*
+            }
+
+            impl<'a> #ref_id<'a> {
+                #[doc = #decode_checked_doc]
+                #[inline]
+                pub(crate) fn decode_checked(octets: &'a [u8]) -> Self {
+                    #checked_body
+                }
+
+                #[doc = #into_owned_doc]
+                pub fn into_owned(self) -> #id {
+                    #id { #(#owned)* }
+                }
+            }
+
             #[doc = #doc]
             ///
             /// Each property is optional; a flag bit in the 16-bit property flags says which are
@@ -1818,14 +2074,7 @@ impl<'s> Gen<'s> {
                 /// fails.
                 #[inline]
                 pub(crate) fn decode_checked(octets: &::bytes::Bytes) -> Self {
-                    let mut reader = crate::codec::CheckedReader::new(octets);
-                    let flags = reader.u16();
-                    // Further flags words announce nothing (the check made sure).
-                    let mut more = flags;
-                    while (more & 0x0001) != 0 {
-                        more = reader.u16();
-                    }
-                    Self { #(#decode_checked)* }
+                    #checked_body
                 }
 
                 /// Checks encoded property flags and properties exactly as

@@ -9,6 +9,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::table::{self, FieldTable};
+use crate::TableRef;
 use crate::{ShortStr, Timestamp, WireError};
 
 /// A cursor over one payload (a method frame's arguments, a content header, a field table).
@@ -87,36 +88,6 @@ impl<B: Buf> Reader<B> {
         Ok(self.buf.get_u64())
     }
 
-    pub(crate) fn i8(&mut self, what: &'static str) -> Result<i8, WireError> {
-        self.need(1, what)?;
-        Ok(self.buf.get_i8())
-    }
-
-    pub(crate) fn i16(&mut self, what: &'static str) -> Result<i16, WireError> {
-        self.need(2, what)?;
-        Ok(self.buf.get_i16())
-    }
-
-    pub(crate) fn i32(&mut self, what: &'static str) -> Result<i32, WireError> {
-        self.need(4, what)?;
-        Ok(self.buf.get_i32())
-    }
-
-    pub(crate) fn i64(&mut self, what: &'static str) -> Result<i64, WireError> {
-        self.need(8, what)?;
-        Ok(self.buf.get_i64())
-    }
-
-    pub(crate) fn f32(&mut self, what: &'static str) -> Result<f32, WireError> {
-        self.need(4, what)?;
-        Ok(self.buf.get_f32())
-    }
-
-    pub(crate) fn f64(&mut self, what: &'static str) -> Result<f64, WireError> {
-        self.need(8, what)?;
-        Ok(self.buf.get_f64())
-    }
-
     /// A timestamp: u64 seconds since the Unix epoch.
     pub fn timestamp(&mut self, what: &'static str) -> Result<Timestamp, WireError> {
         self.u64(what)
@@ -193,10 +164,41 @@ impl Reader<Bytes> {
     pub fn table(&mut self, what: &'static str) -> Result<FieldTable, WireError> {
         table::read_table(self, what, 1)
     }
+}
 
-    /// Reads a length-prefixed region and returns a reader over just that region.
-    pub(crate) fn sub_reader(&mut self, what: &'static str) -> Result<Self, WireError> {
-        Ok(Self::new(self.long_prefixed(what)?))
+/// Borrowed reads: the value is checked exactly as the [`Reader<Bytes>`] method of the same name
+/// without `_ref` would decode it (the same errors), and left where it lies.
+impl<'a> Reader<&'a [u8]> {
+    /// The next `len` octets, which the caller has checked are there.
+    #[inline]
+    fn take(&mut self, len: usize) -> &'a [u8] {
+        let (taken, rest) = self.buf.split_at_checked(len).unwrap_or((self.buf, &[]));
+        self.buf = rest;
+        taken
+    }
+
+    /// A short string: one length octet, then that many octets of UTF-8.
+    #[inline]
+    pub fn short_str_ref(&mut self, what: &'static str) -> Result<&'a str, WireError> {
+        let len = usize::from(self.u8(what)?);
+        self.need(len, what)?;
+        core::str::from_utf8(self.take(len)).map_err(|_| WireError::InvalidUtf8 { what })
+    }
+
+    /// A long string: a u32 length, then that many octets (any encoding).
+    pub fn long_str_ref(&mut self, what: &'static str) -> Result<&'a [u8], WireError> {
+        let len = self.long_len(what)?;
+        Ok(self.take(len))
+    }
+
+    /// A field table: a u32 length in octets, then key/value pairs, checked in full.
+    pub fn table_ref(&mut self, what: &'static str) -> Result<TableRef<'a>, WireError> {
+        let before = self.buf;
+        table::check_table(self, what, 1)?;
+        let read = before.len() - self.buf.len();
+        Ok(TableRef::from_checked(
+            before.get(4..read).unwrap_or_default(),
+        ))
     }
 }
 
@@ -440,15 +442,15 @@ impl Source for InPlace<'_> {
 /// a read past the end (which a check rules out) gives zero or empty instead of an error.
 /// Strings and tables share `octets`' buffer.
 #[derive(Debug)]
-pub(crate) struct CheckedReader<'a> {
-    octets: &'a Bytes,
+pub(crate) struct CheckedReader<O> {
+    octets: O,
     pos: usize,
 }
 
-impl<'a> CheckedReader<'a> {
+impl<O: AsRef<[u8]>> CheckedReader<O> {
     /// Reads `octets` from the start.
     #[inline]
-    pub(crate) fn new(octets: &'a Bytes) -> Self {
+    pub(crate) fn new(octets: O) -> Self {
         Self { octets, pos: 0 }
     }
 
@@ -458,6 +460,7 @@ impl<'a> CheckedReader<'a> {
         let at = self.pos;
         self.pos = at.saturating_add(N);
         self.octets
+            .as_ref()
             .get(at..)
             .and_then(<[u8]>::first_chunk)
             .copied()
@@ -495,13 +498,24 @@ impl<'a> CheckedReader<'a> {
         self.u64()
     }
 
+    /// Where the next `len` octets are (what is left of them past the end).
+    #[inline]
+    fn next_range(&mut self, len: usize) -> core::ops::Range<usize> {
+        let all = self.octets.as_ref().len();
+        let start = self.pos.min(all);
+        let end = start.saturating_add(len).min(all);
+        self.pos = self.pos.saturating_add(len);
+        start..end
+    }
+}
+
+/// Reads checked properties out of a content header's `Bytes`: strings and tables share it.
+impl CheckedReader<&Bytes> {
     /// The next `len` octets as a slice of the buffer (what is left of them past the end).
     #[inline]
     pub(crate) fn region(&mut self, len: usize) -> Bytes {
-        let start = self.pos.min(self.octets.len());
-        let end = start.saturating_add(len).min(self.octets.len());
-        self.pos = self.pos.saturating_add(len);
-        self.octets.slice(start..end)
+        let range = self.next_range(len);
+        self.octets.slice(range)
     }
 
     /// A short string, inline when it fits (no reference count touched), shared otherwise.
@@ -526,6 +540,31 @@ impl<'a> CheckedReader<'a> {
     pub(crate) fn table(&mut self) -> FieldTable {
         let len = self.u32() as usize;
         FieldTable::from_checked(self.region(len))
+    }
+}
+
+/// Reads checked properties where they lie: strings and tables are borrowed.
+impl<'a> CheckedReader<&'a [u8]> {
+    /// The next `len` octets (what is left of them past the end).
+    #[inline]
+    pub(crate) fn region(&mut self, len: usize) -> &'a [u8] {
+        let range = self.next_range(len);
+        self.octets.get(range).unwrap_or_default()
+    }
+
+    /// A short string (checked already, so its UTF-8 is valid: the fallback is unreachable and
+    /// exists because checking again is the only way to a `&str` without `unsafe`).
+    #[inline]
+    pub(crate) fn short_str(&mut self) -> &'a str {
+        let len = usize::from(self.u8());
+        core::str::from_utf8(self.region(len)).unwrap_or_default()
+    }
+
+    /// A field table.
+    #[inline]
+    pub(crate) fn table(&mut self) -> TableRef<'a> {
+        let len = self.u32() as usize;
+        TableRef::from_checked(self.region(len))
     }
 }
 

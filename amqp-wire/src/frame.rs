@@ -15,7 +15,7 @@ use crate::{basic, AmqpMethod, BasicProperties, Method, ProtocolHeader, WireErro
 pub const FRAME_OVERHEAD: usize = 8;
 
 /// Length of the frame header (type, channel, size) that precedes the payload.
-const HEADER_LEN: usize = 7;
+pub(crate) const HEADER_LEN: usize = 7;
 
 /// The most the decoder reserves ahead for a frame it is waiting for.
 const MAX_RESERVE: usize = 1 << 20;
@@ -149,20 +149,7 @@ impl ContentHeader {
     /// property flags and properties, and nothing after them. The properties are checked as
     /// thoroughly as [`BasicProperties::decode`] would, and kept as a slice of `payload`.
     pub fn decode(payload: Bytes) -> Result<Self, WireError> {
-        let mut r = Reader::new(payload);
-        let class_id = r.u16("content header class-id")?;
-        if class_id != basic::CLASS_ID {
-            return Err(WireError::UnknownClass { class_id });
-        }
-        // "The weight field is unused and must be zero."
-        if r.u16("content header weight")? != 0 {
-            return Err(WireError::Domain {
-                what: "content header weight",
-                rule: "must be zero",
-            });
-        }
-        let body_size = r.u64("content header body-size")?;
-        let properties = RawProperties::from_wire(r.into_rest(), "content header")?;
+        let (class_id, body_size, properties) = decode_header(payload, RawProperties::from_wire)?;
         Ok(Self {
             class_id,
             body_size,
@@ -177,6 +164,47 @@ impl ContentHeader {
         dst.put_u64(self.body_size);
         dst.put_slice(self.properties.as_bytes());
     }
+}
+
+/// Decodes a content header's payload: the class id, the body size, and the properties that
+/// `properties` makes of the octets after them (given the name of the enclosing structure).
+pub(crate) fn decode_header<B: Buf, P>(
+    payload: B,
+    properties: impl FnOnce(B, &'static str) -> Result<P, WireError>,
+) -> Result<(u16, u64, P), WireError> {
+    let mut r = Reader::new(payload);
+    let (class_id, body_size) = read_header_fields(&mut r)?;
+    Ok((
+        class_id,
+        body_size,
+        properties(r.into_rest(), "content header")?,
+    ))
+}
+
+/// The class id (which must be `basic`'s), the weight (which must be zero) and the body size at
+/// the start of a content header.
+fn read_header_fields<B: Buf>(r: &mut Reader<B>) -> Result<(u16, u64), WireError> {
+    let class_id = r.u16("content header class-id")?;
+    if class_id != basic::CLASS_ID {
+        return Err(WireError::UnknownClass { class_id });
+    }
+    // "The weight field is unused and must be zero."
+    if r.u16("content header weight")? != 0 {
+        return Err(WireError::Domain {
+            what: "content header weight",
+            rule: "must be zero",
+        });
+    }
+    Ok((class_id, r.u64("content header body-size")?))
+}
+
+/// Checks `octets` as the whole property part of a content header and returns the first flags
+/// word; `what` names the enclosing structure in the error.
+pub(crate) fn check_properties(octets: &[u8], what: &'static str) -> Result<u16, WireError> {
+    let mut r = Reader::new(octets);
+    let flags = BasicProperties::check(&mut r)?;
+    r.finish(what)?;
+    Ok(flags)
 }
 
 /// Message properties in their wire form: the property flags and the properties they announce,
@@ -224,9 +252,7 @@ impl RawProperties {
     /// Whatever [`BasicProperties::decode`] would fail with on the same octets, or
     /// [`WireError::TrailingBytes`] if octets are left after the last property.
     pub fn from_wire(octets: Bytes, what: &'static str) -> Result<Self, WireError> {
-        let mut r = Reader::new(&octets[..]);
-        let flags = BasicProperties::check(&mut r)?;
-        r.finish(what)?;
+        let flags = check_properties(&octets, what)?;
         Ok(Self { octets, flags })
     }
 
@@ -253,6 +279,13 @@ impl RawProperties {
     /// The wire octets: flag words, then the properties they announce.
     pub fn as_bytes(&self) -> &[u8] {
         &self.octets
+    }
+}
+
+impl RawProperties {
+    /// `octets` that [`check_properties`] has accepted, with the first flags word it returned.
+    pub(crate) fn from_checked(octets: Bytes, flags: u16) -> Self {
+        Self { octets, flags }
     }
 }
 
@@ -697,46 +730,21 @@ impl FrameDecoder {
     /// it.
     #[inline]
     fn decode_from<S: FrameOctets>(&mut self, src: &mut S) -> Result<Option<Frame>, WireError> {
-        let Some(&[frame_type, c0, c1, s0, s1, s2, s3]) = src.get(..HEADER_LEN) else {
-            return self.check_partial(src);
-        };
-        let channel = u16::from_be_bytes([c0, c1]);
-        let size = u32::from_be_bytes([s0, s1, s2, s3]);
-        let what = match frame_type {
-            FRAME_METHOD | FRAME_HEADER | FRAME_BODY => frame_name(frame_type),
-            FRAME_HEARTBEAT => {
-                // "Heartbeat frames MUST have a channel number of zero" and carry no payload.
-                if channel != 0 || size != 0 {
-                    return Err(WireError::InvalidHeartbeat { channel, size });
+        let (frame_type, channel, total) = match self.front(src)? {
+            Front::Whole {
+                frame_type,
+                channel,
+                total,
+            } => (frame_type, channel, total),
+            Front::Partial { total } => {
+                if let Some(total) = total {
+                    // Make room for the rest, but never commit much memory on the peer's word
+                    // alone.
+                    src.make_room((total - src.len()).min(MAX_RESERVE));
                 }
-                frame_name(frame_type)
+                return Ok(None);
             }
-            b'A' => return protocol_header_reply(src),
-            _ => return Err(WireError::UnknownFrameType { frame_type }),
         };
-        let frame_size = u64::from(size) + FRAME_OVERHEAD as u64;
-        if self.frame_max != 0 && frame_size > u64::from(self.frame_max) {
-            return Err(WireError::FrameTooLarge {
-                what,
-                size: frame_size,
-                max: u64::from(self.frame_max),
-            });
-        }
-        // Cannot overflow: size fits in u32, and usize is at least 32 bits wide on every target
-        // `bytes` supports; a failure here would mean the frame cannot be buffered anyway.
-        let total = usize::try_from(frame_size).map_err(|_| WireError::FrameTooLarge {
-            what,
-            size: frame_size,
-            max: usize::MAX as u64,
-        })?;
-        let Some(&end) = src.get(total - 1) else {
-            // Make room for the rest, but never commit much memory on the peer's word alone.
-            src.make_room((total - src.len()).min(MAX_RESERVE));
-            return Ok(None);
-        };
-        if end != FRAME_END {
-            return Err(WireError::BadFrameEnd { what, found: end });
-        }
 
         // Most methods (basic.deliver, .ack, .publish…) hold no table: those are decoded in
         // place. If all their names fit inline, the frame's octets are simply passed over;
@@ -778,8 +786,59 @@ impl FrameDecoder {
         }))
     }
 
+    /// What the front of `src` holds: a whole frame that passes the checks every frame gets
+    /// (type, heartbeat form, size within `frame_max`, frame-end octet), or not all of one yet.
+    #[inline(always)]
+    pub(crate) fn front(&self, src: &[u8]) -> Result<Front, WireError> {
+        let Some(&[frame_type, c0, c1, s0, s1, s2, s3]) = src.get(..HEADER_LEN) else {
+            return self
+                .check_partial(src)
+                .map(|()| Front::Partial { total: None });
+        };
+        let channel = u16::from_be_bytes([c0, c1]);
+        let size = u32::from_be_bytes([s0, s1, s2, s3]);
+        let what = match frame_type {
+            FRAME_METHOD | FRAME_HEADER | FRAME_BODY => frame_name(frame_type),
+            FRAME_HEARTBEAT => {
+                // "Heartbeat frames MUST have a channel number of zero" and carry no payload.
+                if channel != 0 || size != 0 {
+                    return Err(WireError::InvalidHeartbeat { channel, size });
+                }
+                frame_name(frame_type)
+            }
+            b'A' => return protocol_header_reply(src).map(|()| Front::Partial { total: None }),
+            _ => return Err(WireError::UnknownFrameType { frame_type }),
+        };
+        let frame_size = u64::from(size) + FRAME_OVERHEAD as u64;
+        if self.frame_max != 0 && frame_size > u64::from(self.frame_max) {
+            return Err(WireError::FrameTooLarge {
+                what,
+                size: frame_size,
+                max: u64::from(self.frame_max),
+            });
+        }
+        // Cannot overflow: size fits in u32, and usize is at least 32 bits wide on every target
+        // `bytes` supports; a failure here would mean the frame cannot be buffered anyway.
+        let total = usize::try_from(frame_size).map_err(|_| WireError::FrameTooLarge {
+            what,
+            size: frame_size,
+            max: usize::MAX as u64,
+        })?;
+        let Some(&end) = src.get(total - 1) else {
+            return Ok(Front::Partial { total: Some(total) });
+        };
+        if end != FRAME_END {
+            return Err(WireError::BadFrameEnd { what, found: end });
+        }
+        Ok(Front::Whole {
+            frame_type,
+            channel,
+            total,
+        })
+    }
+
     /// Fewer than 7 octets: fail early if they cannot start any frame we accept.
-    fn check_partial(&self, src: &[u8]) -> Result<Option<Frame>, WireError> {
+    fn check_partial(&self, src: &[u8]) -> Result<(), WireError> {
         match src.first() {
             Some(&b'A') => protocol_header_reply(src),
             Some(&frame_type)
@@ -790,7 +849,7 @@ impl FrameDecoder {
             {
                 Err(WireError::UnknownFrameType { frame_type })
             }
-            _ => Ok(None),
+            _ => Ok(()),
         }
     }
 }
@@ -907,14 +966,32 @@ impl Drop for Batch<'_> {
 
 /// `src` starts with `A`: either a server's protocol header (its way of refusing our version)
 /// or garbage.
-fn protocol_header_reply(src: &[u8]) -> Result<Option<Frame>, WireError> {
+fn protocol_header_reply(src: &[u8]) -> Result<(), WireError> {
     if !ProtocolHeader::could_start(src) {
         return Err(WireError::UnknownFrameType { frame_type: b'A' });
     }
     match ProtocolHeader::decode(src)? {
         Some(server) => Err(WireError::ProtocolVersionMismatch { server }),
-        None => Ok(None),
+        None => Ok(()),
     }
+}
+
+/// What the front of a read buffer holds, as [`FrameDecoder::front`] found it.
+pub(crate) enum Front {
+    /// Not all of a frame yet; `total`, its length, once its header is in.
+    Partial {
+        /// The frame's length in octets, header and end octet included.
+        total: Option<usize>,
+    },
+    /// A whole frame of `total` octets.
+    Whole {
+        /// The frame type.
+        frame_type: u8,
+        /// The channel.
+        channel: u16,
+        /// The frame's length in octets, header and end octet included.
+        total: usize,
+    },
 }
 
 fn frame_name(frame_type: u8) -> &'static str {

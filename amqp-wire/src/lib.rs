@@ -30,7 +30,10 @@
 //!
 //! How the pieces fit:
 //! - [`FrameDecoder`] and [`Frame::encode`] / [`encode_publish`] move whole frames; a
-//!   [`ProtocolHeader`] opens the connection.
+//!   [`ProtocolHeader`] opens the connection. [`FrameDecoder::decode_ref`] decodes a frame where
+//!   it lies instead ([`FrameRef`], [`MethodRef`], [`BasicPropertiesRef`], [`TableRef`]):
+//!   nothing copied and no reference count touched, for code that looks at each frame and
+//!   moves on.
 //! - [`spec`] is generated at build time from `spec/amqp0-9-1.xml`: one module per class with a
 //!   struct per method (`basic::Publish`), the [`Method`] enum, [`BasicProperties`],
 //!   [`ReplyCode`] and the protocol [`constants`]. It is re-exported here.
@@ -44,19 +47,23 @@
 pub mod codec;
 mod error;
 mod frame;
+mod frame_ref;
 mod protocol;
 mod shortstr;
 /// The types generated at build time from `spec/amqp0-9-1.xml`, all re-exported at the root.
 pub mod spec;
 mod table;
+mod table_ref;
 
 pub use codec::Reader;
 pub use error::WireError;
 pub use frame::*;
+pub use frame_ref::{ContentHeaderRef, FrameRef, RawPropertiesRef};
 pub use protocol::ProtocolHeader;
 pub use shortstr::{IntoShortStr, ShortStr};
 pub use spec::*;
 pub use table::{Decimal, FieldArray, FieldTable, FieldValue, TableIter};
+pub use table_ref::{ArrayRef, ArrayRefIter, FieldValueRef, TableRef, TableRefIter};
 
 /// A long string: a length-prefixed run of octets with no encoding requirement.
 pub type LongStr = bytes::Bytes;

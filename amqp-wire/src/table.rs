@@ -27,6 +27,7 @@ use std::sync::OnceLock;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::{put_long_str, put_short_str, put_sized, Reader};
+use crate::table_ref::{ArrayRef, FieldValueRef, TableRef};
 use crate::{LongStr, ShortStr, Timestamp, WireError};
 
 /// A decimal number: `value × 10^-scale`.
@@ -87,62 +88,92 @@ pub enum FieldValue {
     ByteArray(Bytes),
 }
 
+/// The accessors [`FieldValue`] and [`FieldValueRef`](crate::FieldValueRef) share: those of the
+/// variants that hold no octets (the two enums name their variants alike).
+macro_rules! scalar_accessors {
+    () => {
+        /// The type tag octet the value is written with (`l` for a value read from `L`).
+        pub fn tag(&self) -> u8 {
+            match self {
+                Self::Bool(_) => b't',
+                Self::I8(_) => b'b',
+                Self::U8(_) => b'B',
+                Self::I16(_) => b's',
+                Self::U16(_) => b'u',
+                Self::I32(_) => b'I',
+                Self::U32(_) => b'i',
+                Self::I64(_) => b'l',
+                Self::F32(_) => b'f',
+                Self::F64(_) => b'd',
+                Self::Decimal(_) => b'D',
+                Self::LongStr(_) => b'S',
+                Self::Array(_) => b'A',
+                Self::Timestamp(_) => b'T',
+                Self::Table(_) => b'F',
+                Self::Void => b'V',
+                Self::ByteArray(_) => b'x',
+            }
+        }
+
+        /// The boolean, if this is `Bool`.
+        pub fn as_bool(&self) -> Option<bool> {
+            match *self {
+                Self::Bool(b) => Some(b),
+                _ => None,
+            }
+        }
+
+        /// Any integer variant, widened to `i64` (`U8`…`U32`, `I8`…`I64`). Peers choose integer
+        /// widths freely (`x-max-length` may arrive as `b`, `s`, `I` or `l`), so this is usually
+        /// what a reader wants.
+        pub fn as_i64(&self) -> Option<i64> {
+            match *self {
+                Self::I8(v) => Some(i64::from(v)),
+                Self::U8(v) => Some(i64::from(v)),
+                Self::I16(v) => Some(i64::from(v)),
+                Self::U16(v) => Some(i64::from(v)),
+                Self::I32(v) => Some(i64::from(v)),
+                Self::U32(v) => Some(i64::from(v)),
+                Self::I64(v) => Some(v),
+                _ => None,
+            }
+        }
+
+        /// `F32` or `F64`, as `f64`.
+        pub fn as_f64(&self) -> Option<f64> {
+            match *self {
+                Self::F32(v) => Some(f64::from(v)),
+                Self::F64(v) => Some(v),
+                _ => None,
+            }
+        }
+
+        /// The decimal, if this is `Decimal`.
+        pub fn as_decimal(&self) -> Option<Decimal> {
+            match *self {
+                Self::Decimal(d) => Some(d),
+                _ => None,
+            }
+        }
+
+        /// The timestamp, if this is `Timestamp`.
+        pub fn as_timestamp(&self) -> Option<Timestamp> {
+            match *self {
+                Self::Timestamp(t) => Some(t),
+                _ => None,
+            }
+        }
+
+        /// Whether this is `Void`.
+        pub fn is_void(&self) -> bool {
+            matches!(self, Self::Void)
+        }
+    };
+}
+pub(crate) use scalar_accessors;
+
 impl FieldValue {
-    /// The type tag octet this value is written with.
-    pub fn tag(&self) -> u8 {
-        match self {
-            Self::Bool(_) => b't',
-            Self::I8(_) => b'b',
-            Self::U8(_) => b'B',
-            Self::I16(_) => b's',
-            Self::U16(_) => b'u',
-            Self::I32(_) => b'I',
-            Self::U32(_) => b'i',
-            Self::I64(_) => b'l',
-            Self::F32(_) => b'f',
-            Self::F64(_) => b'd',
-            Self::Decimal(_) => b'D',
-            Self::LongStr(_) => b'S',
-            Self::Array(_) => b'A',
-            Self::Timestamp(_) => b'T',
-            Self::Table(_) => b'F',
-            Self::Void => b'V',
-            Self::ByteArray(_) => b'x',
-        }
-    }
-
-    /// The boolean, if this is `Bool`.
-    pub fn as_bool(&self) -> Option<bool> {
-        match *self {
-            Self::Bool(b) => Some(b),
-            _ => None,
-        }
-    }
-
-    /// Any integer variant, widened to `i64` (`U8`…`U32`, `I8`…`I64`). Peers choose integer
-    /// widths freely (`x-max-length` may arrive as `b`, `s`, `I` or `l`), so this is usually what
-    /// a reader wants.
-    pub fn as_i64(&self) -> Option<i64> {
-        match *self {
-            Self::I8(v) => Some(i64::from(v)),
-            Self::U8(v) => Some(i64::from(v)),
-            Self::I16(v) => Some(i64::from(v)),
-            Self::U16(v) => Some(i64::from(v)),
-            Self::I32(v) => Some(i64::from(v)),
-            Self::U32(v) => Some(i64::from(v)),
-            Self::I64(v) => Some(v),
-            _ => None,
-        }
-    }
-
-    /// `F32` or `F64`, as `f64`.
-    pub fn as_f64(&self) -> Option<f64> {
-        match *self {
-            Self::F32(v) => Some(f64::from(v)),
-            Self::F64(v) => Some(v),
-            _ => None,
-        }
-    }
+    scalar_accessors!();
 
     /// The text of a `LongStr` that is valid UTF-8.
     pub fn as_str(&self) -> Option<&str> {
@@ -156,22 +187,6 @@ impl FieldValue {
     pub fn as_bytes(&self) -> Option<&Bytes> {
         match self {
             Self::LongStr(b) | Self::ByteArray(b) => Some(b),
-            _ => None,
-        }
-    }
-
-    /// The decimal, if this is `Decimal`.
-    pub fn as_decimal(&self) -> Option<Decimal> {
-        match *self {
-            Self::Decimal(d) => Some(d),
-            _ => None,
-        }
-    }
-
-    /// The timestamp, if this is `Timestamp`.
-    pub fn as_timestamp(&self) -> Option<Timestamp> {
-        match *self {
-            Self::Timestamp(t) => Some(t),
             _ => None,
         }
     }
@@ -190,11 +205,6 @@ impl FieldValue {
             Self::Array(a) => Some(a),
             _ => None,
         }
-    }
-
-    /// Whether this is `Void`.
-    pub fn is_void(&self) -> bool {
-        matches!(self, Self::Void)
     }
 }
 
@@ -784,7 +794,8 @@ fn check_depth(depth: usize, what: &'static str) -> Result<(), WireError> {
     Ok(())
 }
 
-/// Checks a table the way [`read_table`] decodes it, without building it.
+/// Checks a table the way [`read_table`] decodes it, without building it: a table that passes
+/// can be read through a [`TableRef`] without fail.
 pub(crate) fn check_table(
     r: &mut Reader<&[u8]>,
     what: &'static str,
@@ -797,7 +808,7 @@ pub(crate) fn check_table(
 
 /// Checks a table's pairs (the octets after its length): every key a short string, every value
 /// a known tag with a whole value, nesting no deeper than [`FieldTable::MAX_DEPTH`].
-fn check_pairs(
+pub(crate) fn check_pairs(
     body: &mut Reader<&[u8]>,
     what: &'static str,
     depth: usize,
@@ -809,7 +820,7 @@ fn check_pairs(
     Ok(())
 }
 
-/// Checks an array the way [`read_array`] decodes it, without building it.
+/// Checks an array, the values an [`ArrayRef`] reads.
 fn check_array(r: &mut Reader<&[u8]>, what: &'static str, depth: usize) -> Result<(), WireError> {
     check_depth(depth, what)?;
     let mut body = r.sub_reader(what)?;
@@ -819,7 +830,7 @@ fn check_array(r: &mut Reader<&[u8]>, what: &'static str, depth: usize) -> Resul
     Ok(())
 }
 
-/// Checks a tag and its value the way [`read_value`] decodes them.
+/// Checks a tag and its value, as [`TableRef`] and [`ArrayRef`] read them.
 fn check_value(r: &mut Reader<&[u8]>, what: &'static str, depth: usize) -> Result<(), WireError> {
     let width = match r.u8(what)? {
         b'V' => 0,
@@ -849,62 +860,73 @@ pub(crate) fn read_table(
     Ok(FieldTable::from_checked(wire))
 }
 
-/// The entries of table pairs that [`check_pairs`] accepted (so nothing here fails; if it
-/// did, the entries read until then would be kept). A repeated key keeps its first position and
-/// its last value.
+/// The entries of table pairs that [`check_pairs`] accepted, read through a [`TableRef`] (so
+/// nothing here fails; if it did, the entries read until then would be kept). A repeated key
+/// keeps its first position and its last value. Keys too long to be kept inline, long strings
+/// and nested tables share `wire`'s buffer.
 fn parse_checked(wire: &Bytes) -> Vec<(ShortStr, FieldValue)> {
-    const WHAT: &str = "field table";
-    let mut body = Reader::new(wire.clone());
     // A guess from the length (entries are rarely under 16 octets) saves regrowing the vector;
     // capped, so a hostile length cannot make it large.
-    let mut entries = Vec::with_capacity((body.remaining() / 16).min(32));
+    let mut entries = Vec::with_capacity((wire.len() / 16).min(32));
     let mut dedup = Dedup::default();
-    while body.remaining() > 0 {
-        let (Ok(key), Ok(value)) = (body.short_str(WHAT), read_value(&mut body, WHAT, 1)) else {
-            break;
+    for (key, value) in TableRef::from_checked(wire) {
+        let key = if key.len() <= crate::shortstr::INLINE {
+            ShortStr::copy_checked(key.as_bytes())
+        } else {
+            ShortStr::from_checked_bytes(share(wire, key.as_bytes()))
         };
-        dedup.push(&mut entries, key, value);
+        dedup.push(&mut entries, key, owned_value(wire, value));
     }
     entries
 }
 
-fn read_array(r: &mut Reader, what: &'static str, depth: usize) -> Result<FieldArray, WireError> {
-    check_depth(depth, what)?;
-    let mut body = r.sub_reader(what)?;
-    let mut values = Vec::new();
-    while body.remaining() > 0 {
-        values.push(read_value(&mut body, what, depth)?);
+/// The owned form of `value`, read from `wire`'s octets: its octets and those of the tables
+/// and arrays in it share `wire`'s buffer. A nested table stays in its wire form, to be parsed
+/// when first asked; an array is built now.
+pub(crate) fn owned_value(wire: &Bytes, value: FieldValueRef<'_>) -> FieldValue {
+    match value {
+        FieldValueRef::Bool(v) => FieldValue::Bool(v),
+        FieldValueRef::I8(v) => FieldValue::I8(v),
+        FieldValueRef::U8(v) => FieldValue::U8(v),
+        FieldValueRef::I16(v) => FieldValue::I16(v),
+        FieldValueRef::U16(v) => FieldValue::U16(v),
+        FieldValueRef::I32(v) => FieldValue::I32(v),
+        FieldValueRef::U32(v) => FieldValue::U32(v),
+        FieldValueRef::I64(v) => FieldValue::I64(v),
+        FieldValueRef::F32(v) => FieldValue::F32(v),
+        FieldValueRef::F64(v) => FieldValue::F64(v),
+        FieldValueRef::Decimal(v) => FieldValue::Decimal(v),
+        FieldValueRef::LongStr(s) => FieldValue::LongStr(share(wire, s)),
+        FieldValueRef::Array(a) => FieldValue::Array(owned_array(wire, a)),
+        FieldValueRef::Timestamp(t) => FieldValue::Timestamp(t),
+        FieldValueRef::Table(t) => {
+            FieldValue::Table(FieldTable::from_checked(share(wire, t.as_bytes())))
+        }
+        FieldValueRef::Void => FieldValue::Void,
+        FieldValueRef::ByteArray(b) => FieldValue::ByteArray(share(wire, b)),
     }
-    Ok(FieldArray(values))
 }
 
-/// Reads a tag and its value; `depth` is that of the table or array holding it.
-fn read_value(r: &mut Reader, what: &'static str, depth: usize) -> Result<FieldValue, WireError> {
-    let tag = r.u8(what)?;
-    Ok(match tag {
-        b't' => FieldValue::Bool(r.u8(what)? != 0),
-        b'b' => FieldValue::I8(r.i8(what)?),
-        b'B' => FieldValue::U8(r.u8(what)?),
-        b's' => FieldValue::I16(r.i16(what)?),
-        b'u' => FieldValue::U16(r.u16(what)?),
-        b'I' => FieldValue::I32(r.i32(what)?),
-        b'i' => FieldValue::U32(r.u32(what)?),
-        // RabbitMQ reads `L` as a signed 64-bit integer too; we always write `l`.
-        b'l' | b'L' => FieldValue::I64(r.i64(what)?),
-        b'f' => FieldValue::F32(r.f32(what)?),
-        b'd' => FieldValue::F64(r.f64(what)?),
-        b'D' => FieldValue::Decimal(Decimal {
-            scale: r.u8(what)?,
-            value: r.i32(what)?,
-        }),
-        b'S' => FieldValue::LongStr(r.long_str(what)?),
-        b'A' => FieldValue::Array(read_array(r, what, depth + 1)?),
-        b'T' => FieldValue::Timestamp(r.timestamp(what)?),
-        b'F' => FieldValue::Table(read_table(r, what, depth + 1)?),
-        b'V' => FieldValue::Void,
-        b'x' => FieldValue::ByteArray(r.long_str(what)?),
-        tag => return Err(WireError::UnknownFieldType { what, tag }),
-    })
+/// The owned form of `array`, read from `wire`'s octets (see [`owned_value`]).
+pub(crate) fn owned_array(wire: &Bytes, array: ArrayRef<'_>) -> FieldArray {
+    let mut values = Vec::new();
+    for value in array {
+        values.push(owned_value(wire, value));
+    }
+    FieldArray(values)
+}
+
+/// `octets`, a slice of `wire`'s octets, as a slice of `wire` sharing its buffer. (Were it not
+/// one, which the callers rule out, it would be copied.)
+fn share(wire: &Bytes, octets: &[u8]) -> Bytes {
+    if octets.is_empty() {
+        return Bytes::new();
+    }
+    let start = (octets.as_ptr() as usize).wrapping_sub(wire.as_ptr() as usize);
+    match start.checked_add(octets.len()) {
+        Some(end) if end <= wire.len() => wire.slice(start..end),
+        _ => Bytes::copy_from_slice(octets),
+    }
 }
 
 pub(crate) fn write_table(dst: &mut BytesMut, table: &FieldTable) {
@@ -1120,6 +1142,54 @@ mod tests {
             decode(b"\x00\x00\x00\x04\x01kI\x00\x00\x00\x00\x01"),
             Err(WireError::Truncated { what: "t" })
         );
+    }
+
+    #[test]
+    fn parsed_entries_share_the_wire_octets() {
+        let long_key = "k".repeat(crate::shortstr::INLINE + 1);
+        let built = FieldTable::new()
+            .with(&long_key, "a long string's octets")
+            .unwrap()
+            .with("x", Bytes::from_static(b"\x00\x01"))
+            .unwrap()
+            .with("t", FieldTable::new().with("n", 1i32).unwrap())
+            .unwrap()
+            .with("a", vec![FieldValue::from("in an array")])
+            .unwrap();
+        let mut wire = BytesMut::new();
+        write_table(&mut wire, &built);
+        let wire = wire.freeze();
+        let within = |octets: &[u8]| {
+            let range = wire.as_ptr_range();
+            range.contains(&octets.as_ptr()) && octets.as_ptr_range().end <= range.end
+        };
+        let t = Reader::new(wire.clone()).table("t").unwrap();
+        assert_eq!(t, built);
+        let (key, value) = t.iter().next().unwrap();
+        assert!(within(key.as_bytes()));
+        assert!(within(value.as_bytes().unwrap()));
+        assert!(within(t.get_bytes("x").unwrap()));
+        assert!(within(&t.get_table("t").unwrap().wire));
+        assert!(within(t.get_array("a").unwrap()[0].as_bytes().unwrap()));
+        // Short keys are kept inline.
+        assert!(!within(t.keys().nth(1).unwrap().as_bytes()));
+    }
+
+    #[test]
+    fn sharing_octets_from_elsewhere_copies_them() {
+        let whole = Bytes::from_static(b"abcdefgh");
+        let wire = whole.slice(..6);
+        let shared = share(&wire, &wire[2..4]);
+        assert_eq!(shared, b"cd"[..]);
+        assert_eq!(shared.as_ptr(), wire[2..].as_ptr());
+        // Elsewhere, before the start, past the end, empty: copies (or nothing).
+        let elsewhere = b"cdef".to_vec();
+        for octets in [&elsewhere[..], &whole[4..], &whole[..0], &wire[6..]] {
+            let copied = share(&wire, octets);
+            assert_eq!(copied, octets);
+            assert!(octets.is_empty() || copied.as_ptr() != octets.as_ptr());
+        }
+        assert_eq!(share(&whole.slice(2..), &whole[..4]), b"abcd"[..]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Decoding the frames of a message allocates nothing: bodies and strings are `Bytes` handles
 //! into the read buffer, handles into a shared buffer only bump a reference count, and
-//! properties stay in their checked wire form until asked for.
+//! properties stay in their checked wire form until asked for. Frames decoded in place
+//! (`FrameDecoder::decode_ref`) do not even touch a reference count.
 //!
 //! This file holds a single test, because the counting allocator sees every thread of the test
 //! binary.
@@ -8,7 +9,7 @@
 use std::alloc::System;
 
 use amqp_wire::{
-    basic, encode_content, encode_publish, BasicProperties, Frame, FrameDecoder, ShortStr,
+    basic, encode_content, encode_publish, BasicProperties, Frame, FrameDecoder, FrameRef, ShortStr,
 };
 use bytes::BytesMut;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
@@ -196,5 +197,38 @@ fn decoding_messages_allocates_nothing() {
     assert!(
         stats.allocations > 0,
         "the counting allocator saw nothing while building a table's entries"
+    );
+
+    // Decoding in place (`FrameDecoder::decode_ref`), building each header's properties and
+    // reading an entry of its `headers` table allocates nothing at all.
+    let mut wire = BytesMut::new();
+    for _ in 0..MESSAGES {
+        let mut props = properties();
+        props.headers.clone_from(&with_headers.headers);
+        encode_content(&mut wire, 1, &deliver, &props, &[0xcd; 4096], 131_072).unwrap();
+    }
+    let least = (0..5)
+        .map(|_| {
+            let decoder = FrameDecoder::new(131_072);
+            let mut rest = &wire[..];
+            let (mut frames, mut found) = (0, 0);
+            let region = Region::new(GLOBAL);
+            while let Some(frame) = decoder.decode_ref(&mut rest).unwrap() {
+                if let FrameRef::Header { header, .. } = &frame {
+                    let built = header.properties.decode();
+                    found += usize::from(built.headers.and_then(|h| h.get_i64("k")) == Some(1));
+                }
+                std::hint::black_box(&frame);
+                frames += 1;
+            }
+            let stats = region.change();
+            assert_eq!((frames, found, rest.len()), (3 * MESSAGES, MESSAGES, 0));
+            stats.allocations + stats.reallocations
+        })
+        .min()
+        .unwrap_or(usize::MAX);
+    assert_eq!(
+        least, 0,
+        "decoding in place, building properties, reading a header"
     );
 }

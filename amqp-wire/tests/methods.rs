@@ -3,6 +3,8 @@
 //!
 //! For each method: decode(b) names the right class and method, encode(decode(b)) == b, the
 //! frame round-trips through the decoder, and one stray octet after the fields is refused.
+//! Decoding in place (`MethodRef`, `FrameDecoder::decode_ref`) gives the same method, or the
+//! same error, for every payload, damaged or not.
 
 mod common;
 
@@ -10,7 +12,7 @@ use std::sync::OnceLock;
 
 use amqp_codegen::model::WireType;
 use amqp_wire::codec::put_table;
-use amqp_wire::{FieldTable, Frame, FrameDecoder, Method, WireError};
+use amqp_wire::{FieldTable, Frame, FrameDecoder, FrameRef, Method, MethodRef, WireError};
 use bytes::{BufMut, Bytes, BytesMut};
 use common::{field_table, short_str};
 use proptest::collection::vec;
@@ -164,6 +166,42 @@ proptest! {
         let decoded = FrameDecoder::new(0).decode(&mut dst).unwrap();
         prop_assert_eq!(decoded, Some(frame));
         prop_assert!(dst.is_empty());
+    }
+
+    /// In place, every method decodes to what `Method::decode` gives (copied), alone and in a
+    /// frame; damaged (an octet changed, cut short, or an octet too many), to the same error.
+    #[test]
+    fn every_method_decodes_in_place_as_it_decodes(
+        (m, wire) in method_payload(),
+        damage in (any::<prop::sample::Index>(), any::<u8>(), 0..4u8),
+    ) {
+        let owned = Method::decode(wire.clone()).map_err(|e| TestCaseError::fail(format!("{}: {e}", m.name)))?;
+        let in_place = MethodRef::decode(&wire).map_err(|e| TestCaseError::fail(format!("{}: {e}", m.name)))?;
+        prop_assert_eq!(in_place.name(), m.name.as_str());
+        prop_assert_eq!(in_place.clone().into_owned(), owned.clone());
+
+        let mut framed = BytesMut::new();
+        Frame::Method { channel: 9, method: owned }.encode(&mut framed).unwrap();
+        let mut src = &framed[..];
+        let frame = FrameDecoder::new(0).decode_ref(&mut src).unwrap();
+        prop_assert_eq!(frame, Some(FrameRef::Method { channel: 9, method: in_place }));
+        prop_assert!(src.is_empty());
+
+        let (at, octet, how) = damage;
+        let mut bad = wire.to_vec();
+        match how {
+            0 => {
+                let at = at.index(bad.len());
+                bad[at] = octet;
+            }
+            1 => bad.truncate(at.index(bad.len())),
+            _ => bad.push(octet),
+        }
+        prop_assert_eq!(
+            MethodRef::decode(&bad).map(MethodRef::into_owned),
+            Method::decode(Bytes::from(bad.clone())),
+            "{}", m.name
+        );
     }
 
     #[test]

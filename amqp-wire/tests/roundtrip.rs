@@ -6,10 +6,10 @@ mod common;
 
 use amqp_wire::{
     basic, encode_publish, encode_publish_ref, BasicProperties, ContentHeader, FieldTable,
-    FieldValue, Frame, FrameDecoder, Method, PublishRef, RawProperties, Reader,
+    FieldValue, Frame, FrameDecoder, FrameRef, Method, PublishRef, RawProperties, Reader,
 };
 use bytes::{Bytes, BytesMut};
-use common::{bytes, field_table, properties, scalar, short_str};
+use common::{bytes, damaged, field_table, properties, scalar, short_str};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -249,6 +249,53 @@ proptest! {
         prop_assert_eq!(run(true), run(false));
     }
 
+    /// Decoding in place gives the frames (copied), the properties, the error and the octets
+    /// left that decoding gives, however the stream is damaged or limited.
+    #[test]
+    fn decode_ref_decodes_what_decode_decodes(
+        frames in vec(frame(), 1..6),
+        damage in proptest::option::of((any::<prop::sample::Index>(), any::<u8>())),
+        cut in any::<prop::sample::Index>(),
+        frame_max in prop_oneof![Just(0u32), 8u32..600],
+    ) {
+        let mut wire = encode_frames(&frames).to_vec();
+        if let Some((at, octet)) = damage {
+            let at = at.index(wire.len());
+            wire[at] = octet;
+        }
+        wire.truncate(cut.index(wire.len() + 1));
+
+        let decoder = FrameDecoder::new(frame_max);
+        let mut src = BytesMut::from(&wire[..]);
+        let mut owned = Vec::new();
+        let owned_end = loop {
+            match decoder.clone().decode(&mut src) {
+                Ok(Some(frame)) => owned.push(frame),
+                Ok(None) => break Ok(src.len()),
+                Err(e) => break Err(e),
+            }
+        };
+        let mut rest = &wire[..];
+        let mut in_place = Vec::new();
+        let end = loop {
+            match decoder.decode_ref(&mut rest) {
+                Ok(Some(frame)) => {
+                    if let FrameRef::Header { header, .. } = &frame {
+                        prop_assert_eq!(
+                            header.properties.decode().into_owned(),
+                            header.properties.into_owned().decode()
+                        );
+                    }
+                    in_place.push(frame.into_owned());
+                }
+                Ok(None) => break Ok(rest.len()),
+                Err(e) => break Err(e),
+            }
+        };
+        prop_assert_eq!(in_place, owned);
+        prop_assert_eq!(end, owned_end);
+    }
+
     #[test]
     fn publish_splits_bodies_at_frame_max(
         p in publish(),
@@ -375,22 +422,6 @@ proptest! {
             prop_assert_eq!(decode_frames(&mut again.clone(), 0), vec![frame]);
         }
     }
-}
-
-/// Encoded properties or a table, then maybe damaged: one octet changed, or cut short.
-fn damaged(encoded: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
-    let len = encoded.len();
-    (0..len.max(1), any::<u8>(), 0..=len, any::<bool>()).prop_map(move |(at, octet, cut, flip)| {
-        let mut data = encoded.clone();
-        if flip {
-            if let Some(b) = data.get_mut(at) {
-                *b = octet;
-            }
-        } else {
-            data.truncate(cut);
-        }
-        data
-    })
 }
 
 fn encoded_properties() -> impl Strategy<Value = Vec<u8>> {

@@ -40,7 +40,7 @@ use amq_protocol::types::{
 };
 use amqp_wire::{
     basic, codec::put_table, encode_content, encode_publish, BasicProperties, Decimal, FieldArray,
-    FieldTable, FieldValue, Frame, FrameDecoder, Reader, ShortStr, WireError,
+    FieldTable, FieldValue, Frame, FrameDecoder, FrameRef, Reader, ShortStr, WireError,
 };
 use bytes::{Buf, Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -402,6 +402,33 @@ fn our_decode_all_built_batch(src: &mut BytesMut) -> usize {
     look_at_built_in_place(|| batch.decode())
 }
 
+/// [`our_decode_all_built_in_place`] with frames that borrow the read buffer
+/// (`FrameDecoder::decode_ref`): no `Bytes` handle, so no reference count, and the properties
+/// built as `BasicPropertiesRef` (names borrowed, the `headers` table a checked view).
+#[inline(never)]
+fn our_decode_all_built_borrowed(src: &mut BytesMut) -> usize {
+    let decoder = FrameDecoder::new(FRAME_MAX);
+    let mut rest: &[u8] = src;
+    let mut n = 0;
+    loop {
+        match &decoder.decode_ref(&mut rest) {
+            Ok(Some(frame)) => {
+                if let FrameRef::Header { header, .. } = frame {
+                    let properties = header.properties.decode();
+                    black_box(&properties);
+                }
+                black_box(frame);
+                n += 1;
+            }
+            Ok(None) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let used = src.len() - rest.len();
+    src.advance(used);
+    n
+}
+
 /// Takes frames from `next` until it has no more, looking at each where it is returned and
 /// building each content header's properties; returns how many there were.
 #[inline(always)]
@@ -564,6 +591,12 @@ fn bench_decode(c: &mut Criterion, name: &str, one: &[u8]) {
         &format!("{name}, properties built, frames looked at in place, one batch"),
         &wire,
         our_decode_all_built_batch,
+        their_decode_all_in_place,
+    );
+    interleaved_decode_ratio(
+        &format!("{name}, properties built, frames borrowed (decode_ref)"),
+        &wire,
+        our_decode_all_built_borrowed,
         their_decode_all_in_place,
     );
 }

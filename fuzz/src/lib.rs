@@ -16,8 +16,8 @@
 use std::collections::HashSet;
 
 use amqp_wire::{
-    BasicProperties, FieldTable, FieldValue, Frame, FrameDecoder, Method, RawProperties, Reader,
-    WireError,
+    BasicProperties, FieldTable, FieldValue, Frame, FrameDecoder, FrameRef, Method, MethodRef,
+    RawProperties, Reader, WireError,
 };
 use bytes::{Bytes, BytesMut};
 
@@ -165,6 +165,41 @@ fn decode_all_batched(
     }
 }
 
+/// Decodes everything in `stream` where it lies (`FrameDecoder::decode_ref`), checking that
+/// each header's properties built in place are the owned ones; returns owned copies.
+fn decode_all_in_place(decoder: &FrameDecoder, stream: &[u8]) -> (Vec<Frame>, End) {
+    let mut frames = Vec::new();
+    let mut rest = stream;
+    loop {
+        let before = rest;
+        match decoder.decode_ref(&mut rest) {
+            Ok(Some(frame)) => {
+                if let FrameRef::Header { header, .. } = &frame {
+                    assert_eq!(
+                        header.properties.decode().into_owned(),
+                        header.properties.into_owned().decode(),
+                        "properties built in place differ"
+                    );
+                }
+                frames.push(frame.into_owned());
+            }
+            Ok(None) => {
+                assert_eq!(rest, before, "Ok(None) consumed input");
+                return (
+                    frames,
+                    End::NeedMore {
+                        buffered: rest.len(),
+                    },
+                );
+            }
+            Err(e) => {
+                assert_eq!(rest, before, "an error consumed input");
+                return (frames, End::Failed(e));
+            }
+        }
+    }
+}
+
 /// Frame-stream input: octet 0 picks `frame_max`, octet 1 the chunking, the rest is the stream.
 ///
 /// Checks that
@@ -173,7 +208,8 @@ fn decode_all_batched(
 /// - every decoded frame encodes without error into at most the octets it was decoded from,
 ///   and that encoding decodes, alone and completely, to the same frame;
 /// - body payloads point into the read buffer (no copy);
-/// - batches decode the same frames and end the same way, even when one is dropped half-way.
+/// - batches decode the same frames and end the same way, even when one is dropped half-way;
+/// - decoding in place (`FrameDecoder::decode_ref`) gives the same frames, properties and end.
 pub fn check_frame_stream(data: &[u8]) {
     let [selector, chunking, stream @ ..] = data else {
         return;
@@ -197,6 +233,13 @@ pub fn check_frame_stream(data: &[u8]) {
         "batches gave other frames"
     );
     assert_eq!(batch_end, end, "batches ended otherwise");
+
+    let (ref_frames, ref_end) = decode_all_in_place(&FrameDecoder::new(frame_max), stream);
+    assert!(
+        ref_frames.iter().eq(frames.iter().map(|(frame, _)| frame)),
+        "decoding in place gave other frames"
+    );
+    assert_eq!(ref_end, end, "decoding in place ended otherwise");
 
     let mut chunked_frames = Vec::new();
     let mut chunked_end = End::NeedMore { buffered: 0 };
@@ -308,7 +351,14 @@ fn check_properties(raw: &RawProperties) {
 /// non-canonical form, to something no longer that decodes to the same method; and that the
 /// method's ids and validation agree with it.
 pub fn check_method_payload(data: &[u8]) {
-    let Ok(method) = Method::decode(Bytes::copy_from_slice(data)) else {
+    let decoded = Method::decode(Bytes::copy_from_slice(data));
+    // Decoding in place agrees, the error included.
+    assert_eq!(
+        MethodRef::decode(data).map(MethodRef::into_owned),
+        decoded,
+        "decoding in place disagrees"
+    );
+    let Ok(method) = decoded else {
         return;
     };
     let ids = [

@@ -6,6 +6,22 @@ use bytes::{BufMut, Bytes, BytesMut};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
+/// `encoded` (properties, a table…), maybe damaged: one octet changed, or cut short.
+pub fn damaged(encoded: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
+    let len = encoded.len();
+    (0..len.max(1), any::<u8>(), 0..=len, any::<bool>()).prop_map(move |(at, octet, cut, flip)| {
+        let mut data = encoded.clone();
+        if flip {
+            if let Some(b) = data.get_mut(at) {
+                *b = octet;
+            }
+        } else {
+            data.truncate(cut);
+        }
+        data
+    })
+}
+
 pub fn short_str() -> impl Strategy<Value = ShortStr> {
     // Mostly short ASCII, sometimes any UTF-8 up to the 255-octet limit.
     prop_oneof![
