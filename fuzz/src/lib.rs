@@ -16,8 +16,8 @@
 use std::collections::HashSet;
 
 use amqp_wire::{
-    BasicProperties, FieldTable, FieldValue, Frame, FrameDecoder, FrameRef, Method, MethodRef,
-    RawProperties, Reader, WireError,
+    BasicProperties, FieldTable, FieldValue, FieldValueRef, Frame, FrameDecoder, FrameRef, Method,
+    MethodRef, RawProperties, Reader, TableRef, WireError,
 };
 use bytes::{Bytes, BytesMut};
 
@@ -391,9 +391,9 @@ pub fn check_method_payload(data: &[u8]) {
 /// A field table (u32 length, then key/value pairs); octets after the table are ignored.
 ///
 /// Checks that checking the table without building it agrees with decoding it, and that a table
-/// that decodes has unique keys, finds each of its values by key, and re-encodes to the octets it
-/// was read from or, for non-canonical input, to something no longer that decodes to the same
-/// table.
+/// that decodes has unique keys, finds each of its values by key (read in place through a
+/// `TableRef` too), and re-encodes to the octets it was read from or, for non-canonical input,
+/// to something no longer that decodes to the same table.
 pub fn check_field_table(data: &[u8]) {
     let mut reader = Reader::new(Bytes::copy_from_slice(data));
     let decoded = reader.table("fuzz table");
@@ -415,6 +415,16 @@ pub fn check_field_table(data: &[u8]) {
     };
     let consumed = data.len() - reader.remaining();
     check_keys(&table);
+    // Read in place, the same pairs answer the same lookups and make the same table.
+    let pairs = TableRef::new(&data[4..consumed]).expect("decoded pairs are refused in place");
+    for (key, value) in &table {
+        assert_eq!(
+            pairs.get(key).map(FieldValueRef::into_owned).as_ref(),
+            Some(value),
+            "in place, {key:?} reads otherwise"
+        );
+    }
+    assert_eq!(pairs.into_owned(), table, "in place, another table");
 
     let mut encoded = BytesMut::new();
     amqp_wire::codec::put_table(&mut encoded, &table);
