@@ -169,26 +169,28 @@ impl Reader<Bytes> {
 /// Borrowed reads: the value is checked exactly as the [`Reader<Bytes>`] method of the same name
 /// without `_ref` would decode it (the same errors), and left where it lies.
 impl<'a> Reader<&'a [u8]> {
-    /// The next `len` octets, which the caller has checked are there.
+    /// The next `len` octets, taken off the front.
     #[inline]
-    fn take(&mut self, len: usize) -> &'a [u8] {
-        let (taken, rest) = self.buf.split_at_checked(len).unwrap_or((self.buf, &[]));
+    fn take(&mut self, len: usize, what: &'static str) -> Result<&'a [u8], WireError> {
+        let (taken, rest) = self
+            .buf
+            .split_at_checked(len)
+            .ok_or(WireError::Truncated { what })?;
         self.buf = rest;
-        taken
+        Ok(taken)
     }
 
     /// A short string: one length octet, then that many octets of UTF-8.
     #[inline]
     pub fn short_str_ref(&mut self, what: &'static str) -> Result<&'a str, WireError> {
         let len = usize::from(self.u8(what)?);
-        self.need(len, what)?;
-        core::str::from_utf8(self.take(len)).map_err(|_| WireError::InvalidUtf8 { what })
+        core::str::from_utf8(self.take(len, what)?).map_err(|_| WireError::InvalidUtf8 { what })
     }
 
     /// A long string: a u32 length, then that many octets (any encoding).
     pub fn long_str_ref(&mut self, what: &'static str) -> Result<&'a [u8], WireError> {
         let len = self.long_len(what)?;
-        Ok(self.take(len))
+        self.take(len, what)
     }
 
     /// A field table: a u32 length in octets, then key/value pairs, checked in full.
@@ -209,11 +211,7 @@ impl Reader<&[u8]> {
     #[inline]
     pub fn skip_short_str(&mut self, what: &'static str) -> Result<(), WireError> {
         let len = usize::from(self.u8(what)?);
-        let (text, rest) = self
-            .buf
-            .split_at_checked(len)
-            .ok_or(WireError::Truncated { what })?;
-        self.buf = rest;
+        let text = self.take(len, what)?;
         crate::shortstr::check_utf8(text, what)
     }
 
@@ -232,12 +230,7 @@ impl Reader<&[u8]> {
     /// Passes over a length-prefixed region and returns a reader over just that region.
     pub(crate) fn sub_reader(&mut self, what: &'static str) -> Result<Self, WireError> {
         let len = self.long_len(what)?;
-        let (region, rest) = self
-            .buf
-            .split_at_checked(len)
-            .ok_or(WireError::Truncated { what })?;
-        self.buf = rest;
-        Ok(Self::new(region))
+        Ok(Self::new(self.take(len, what)?))
     }
 }
 
