@@ -397,9 +397,7 @@ async fn unknown_vhost_is_refused() {
 
 #[tokio::test]
 async fn connect_to_a_closed_port_fails_fast() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = amqp_test_support::free_port();
     let e = Connection::connect(&format!("amqp://127.0.0.1:{port}"))
         .await
         .unwrap_err();

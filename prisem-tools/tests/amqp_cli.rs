@@ -603,10 +603,7 @@ fn connection_options_and_failures() {
     assert!(run.stderr.contains("NOT_ALLOWED"), "{}", run.stderr);
 
     // Nothing listening.
-    let closed_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed_port = amqp_test_support::free_port();
     let url = format!("amqp://guest:guest@127.0.0.1:{closed_port}/%2f");
     let run = amqp(&["--url", &url, "get", "-q", q.name()]).expect_code(3);
     assert!(run.stderr.contains("cannot connect"), "{}", run.stderr);
@@ -621,10 +618,7 @@ fn connection_options_and_failures() {
 #[test]
 fn bad_input_is_a_usage_error_before_connecting() {
     // A URL nobody listens on: had the tool connected, the status would be 3.
-    let closed_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed_port = amqp_test_support::free_port();
     let url = format!("amqp://127.0.0.1:{closed_port}/");
     let cases: &[&[&str]] = &[
         &["publish", "-H", "n:int=five", "-b", "x"],

@@ -4,7 +4,7 @@
 //! by scripts/dashboard-browser-test.py.)
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -68,11 +68,7 @@ fn login(port: u16, token: &str) -> String {
 
 #[test]
 fn a_token_guards_everything_until_login() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = amqp_test_support::free_port();
     let map = concat!(env!("CARGO_MANIFEST_DIR"), "/data/netmap.txt");
     let _dash = Reaped(
         Command::new(BIN)

@@ -343,6 +343,7 @@ fn syslog_sshwatch_and_blockd_count_lines_bans_and_confirms() {
 fn backbone_counts_http_requests_by_route_and_status() {
     let dir = tempfile::tempdir().unwrap();
     let (api, m) = (free_port(), free_port());
+    let log = dir.path().join("backbone.log");
     let _backbone = Reaped(
         Command::new(env!("CARGO_BIN_EXE_backbone"))
             .args(["--url", &amqp_url()])
@@ -353,10 +354,15 @@ fn backbone_counts_http_requests_by_route_and_status() {
             .env("BACKBONE_ADMIN_TOKEN", "metrics-test-admin-token")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
     );
+    // A failed request says what the backbone logged.
+    let failed = |e: std::io::Error| -> ! {
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        panic!("GET on the backbone: {e}; its log:\n{log}")
+    };
     let get = |path: &str| {
         use std::io::Read;
         let started = Instant::now();
@@ -369,9 +375,10 @@ fn backbone_counts_http_requests_by_route_and_status() {
                 }
             }
         };
-        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
         let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+            .and_then(|()| s.read_to_string(&mut out))
+            .unwrap_or_else(|e| failed(e));
         out
     };
     assert!(get("/health").starts_with("HTTP/1.0 200"));

@@ -112,6 +112,36 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos:x}-{n}", std::process::id())
 }
 
+/// A loopback port for a daemon under test to listen on: free for TCP and UDP when it was
+/// picked, and different from every port this process picked before.
+///
+/// Ports come from 26000–31999, below the kernel's ephemeral range (32768 and up on Linux)
+/// and above the test brokers' own ports, so no socket bound to port 0 and no outgoing
+/// connection — of this test, of a test running beside it, or of a daemon — is handed the same
+/// port between the pick and the daemon's `bind`. (Picking with a bind to port 0 could give two
+/// parallel tests the same port, and a daemon that lost the race to another listener answered
+/// the wrong test.) Each process starts at its own offset, so consecutive test binaries do not
+/// reuse each other's ports either.
+///
+/// # Panics
+/// When every port of the range is taken.
+pub fn free_port() -> u16 {
+    const LOW: u32 = 26_000;
+    const SPAN: u32 = 6_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(2_654_435_761) % SPAN;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < SPAN, "no free loopback port in {LOW}..{}", LOW + SPAN);
+        let port = u16::try_from(LOW + (start + n) % SPAN).expect("below 32000");
+        let free = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok();
+        if free {
+            return port;
+        }
+    }
+}
+
 /// Runs the workspace's `scripts/broker ARGS` (for instance `kill`, `start`, `restart`) with
 /// the test's environment, so the `*_PORT` and `BROKER_DIR` variables of the test broker
 /// apply; returns its standard output.

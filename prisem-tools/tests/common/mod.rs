@@ -4,7 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -230,14 +230,7 @@ pub(crate) fn spawn_daemon(bin: &str, args: &[&str], stdout: Stdio) -> Reaped {
     )
 }
 
-/// A loopback TCP port that was free a moment ago.
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub(crate) use amqp_test_support::free_port;
 
 /// Connects to loopback `port`, trying again for up to 20 s while nothing listens there yet (a
 /// daemon that was just started).
