@@ -17,6 +17,7 @@ by pid when the test ends.
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -34,10 +35,24 @@ DATA = os.path.join(ROOT, "prisem-tools", "data")
 SAMPLE = "Mail from 192.0.2.15 was relayed by 203.0.113.200 to 192.0.2.16.\n"
 
 
+_picked = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free for TCP now, picked below the kernel's ephemeral range (as the Rust
+    tests' `free_port`) so no port-0 bind or outgoing connection can take it before the daemon
+    binds it, and never one this run picked before."""
+    for port in random.sample(range(26000, 32000), 6000):
+        if port in _picked:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _picked.add(port)
+        return port
+    raise SystemExit("dashboard test: no free loopback port in 26000-31999")
 
 
 def wait_port(port, what, limit=30):
