@@ -887,3 +887,48 @@ async fn api_check_findings_stay_fixed() {
     }
     api.stop().await;
 }
+
+/// `backbone --listen 127.0.0.1:0` logs the port it was given, and answers there.
+#[tokio::test]
+async fn the_binary_on_port_zero_logs_the_port_it_listens_on() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = common::Reaped(
+        Command::new(env!("CARGO_BIN_EXE_backbone"))
+            .args(["--url", &amqp_url(), "--listen", "127.0.0.1:0", "-v"])
+            .arg("--db")
+            .arg(dir.path().join("backbone.db"))
+            .env("BACKBONE_ADMIN_TOKEN", "port-zero-admin-token")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = child.0.stderr.take().unwrap();
+    let said = tokio::task::spawn_blocking(move || {
+        let mut seen = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if let Some((_, addr)) = line.split_once("listening on ") {
+                return addr.trim().to_owned();
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        panic!("the backbone ended without saying where it listens:\n{seen}");
+    });
+    let base = tokio::time::timeout(Duration::from_secs(30), said)
+        .await
+        .expect("no \"listening on\" in the backbone's log within 30 s")
+        .unwrap();
+    let port: u16 = base
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("not a loopback address with a port: {base:?}"));
+    assert_ne!(port, 0);
+    let r = reqwest::get(format!("{base}/health")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}

@@ -150,7 +150,9 @@ async fn serve(cli: Cli, store: Store) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(cli.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cli.listen))?;
-    tracing::info!("listening on {}", cli.listen);
+    // The address bound, so `--listen 127.0.0.1:0` says which port it got.
+    let bound = listener.local_addr().unwrap_or(cli.listen);
+    tracing::info!("listening on http://{bound}");
     let shutdown = Shutdown::on_signals().map_err(|e| e.to_string())?;
     prisem_tools::daemon::notify_ready();
     bb.serve(listener, shutdown)
