@@ -2,13 +2,16 @@
 //! python3-pika, as the originals used): their client calls our server, our client and the
 //! `prisem` tool call their server, and logmon prints the log lines they publish.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use amqp_client::Connection;
 use amqp_test_support::{amqp_url, unique_name};
+use common::{wait_for_consumers, Reaped};
 use prisem_tools::daemon::Shutdown;
 use prisem_tools::dimslog::Logger;
 use prisem_tools::identity::Identity;
@@ -25,15 +28,6 @@ fn python() -> String {
 }
 
 /// A child process killed when the test ends, however it ends.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts the pika contract server on `queue` and waits for it to say "ready".
 fn pika_server(queue: &str, replies: Option<&std::path::Path>) -> Reaped {
     let mut cmd = Command::new(python());
@@ -98,8 +92,8 @@ async fn pika_client_calls_our_server() {
     let shutdown = Shutdown::new();
     let (c, s) = (conn.clone(), shutdown.clone());
     let task = tokio::spawn(async move { server.run(&c, &s).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let queue = queue_name(&base);
+    wait_for_consumers(&conn, &queue, 2).await;
 
     let q = queue.clone();
     let good = tokio::task::spawn_blocking(move || {

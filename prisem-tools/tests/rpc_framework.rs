@@ -1,11 +1,14 @@
 //! rpc::Server and rpc::Client against the test broker: answers, error replies for every kind
 //! of bad request, no-server and time-out errors, many calls in flight, graceful shutdown.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use amqp_client::{BasicProperties, Connection};
 use amqp_test_support::{amqp_url, unique_name};
+use common::wait_for_consumers;
 use prisem_tools::daemon::Shutdown;
 use prisem_tools::dimslog::Logger;
 use prisem_tools::identity::Identity;
@@ -44,27 +47,12 @@ async fn serve(config: ServerConfig) -> Running {
     let conn = Connection::connect(&amqp_url()).await.unwrap();
     let logger = Arc::new(Logger::tracing_only(Identity::for_program("echo")));
     let queue = config.queue();
+    let workers = u32::try_from(config.workers).unwrap();
     let server = Server::new(Echo, config, logger);
     let shutdown = Shutdown::new();
     let (c, s) = (conn.clone(), shutdown.clone());
     let task = tokio::spawn(async move { server.run(&c, &s).await });
-    // Wait until the workers consume.
-    let probe = conn.open_channel().await.unwrap();
-    for _ in 0..200 {
-        let info = probe
-            .queue_declare(
-                &queue,
-                amqp_client::options::QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-            )
-            .await;
-        if matches!(info, Ok(ref i) if i.consumer_count > 0) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    wait_for_consumers(&conn, &queue, workers).await;
     Running {
         conn,
         shutdown,

@@ -3,28 +3,22 @@
 //! a worker killed with SIGKILL in the middle of a slow request leaves it to another worker,
 //! and the client receives exactly one reply.
 
+mod common;
+
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use amqp_client::options::{ConsumeOptions, QueueDeclareOptions};
 use amqp_client::{BasicProperties, Connection, ShortStr};
 use amqp_test_support::{amqp_url, unique_name};
+use common::{wait_for_consumers, Reaped};
 use futures_util::StreamExt;
 use prisem_tools::identity::Identity;
 use prisem_tools::rpc::{encode_base64, queue_name, AppData, Client, Envelope, Reply};
 use serde_json::{json, Value};
 
 const T: Duration = Duration::from_secs(30);
-
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Writes a service file under the temp dir and starts rpcserver on it.
 fn rpcserver(name: &str, yaml: &str, extra: &[&str]) -> (Reaped, std::path::PathBuf) {
@@ -43,25 +37,6 @@ fn rpcserver(name: &str, yaml: &str, extra: &[&str]) -> (Reaped, std::path::Path
     (Reaped(child), file)
 }
 
-/// Waits until `queue` has `n` consumers.
-async fn consumers(conn: &Connection, queue: &str, n: u32) {
-    for _ in 0..400 {
-        let ch = conn.open_channel().await.unwrap();
-        let opts = QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        if let Ok(i) = ch.queue_declare(queue, opts).await {
-            let _ = ch.close().await;
-            if i.consumer_count >= n {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("{queue} never had {n} consumers");
-}
-
 #[tokio::test]
 async fn pika_client_calls_an_rpcserver_service() {
     let base = unique_name("wc");
@@ -74,7 +49,7 @@ async fn pika_client_calls_an_rpcserver_service() {
     let (_server, file) = rpcserver(&base, &wc, &[]);
     let conn = Connection::connect(&amqp_url()).await.unwrap();
     let queue = queue_name(&base);
-    consumers(&conn, &queue, 1).await;
+    wait_for_consumers(&conn, &queue, 1).await;
     let out = tokio::task::spawn_blocking(move || {
         Command::new(std::env::var("PIKA_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into()))
             .arg(concat!(
@@ -110,7 +85,7 @@ async fn hostile_requests_over_the_bus_never_reach_a_shell() {
     let (_server, file) = rpcserver(&base, &yaml, &["--workers", "2"]);
     let conn = Connection::connect(&amqp_url()).await.unwrap();
     let queue = queue_name(&base);
-    consumers(&conn, &queue, 2).await;
+    wait_for_consumers(&conn, &queue, 2).await;
     let client = Client::new(&conn, Identity::for_program("test"), "")
         .await
         .unwrap();
@@ -169,7 +144,7 @@ async fn a_killed_worker_leaves_its_request_to_another_and_one_reply_arrives() {
     let conn = Connection::connect(&amqp_url()).await.unwrap();
     let queue = queue_name(&base);
     let (mut first, file) = rpcserver(&base, &yaml, &[]);
-    consumers(&conn, &queue, 1).await;
+    wait_for_consumers(&conn, &queue, 1).await;
 
     // A raw client, so every reply that arrives is counted.
     let ch = conn.open_channel().await.unwrap();

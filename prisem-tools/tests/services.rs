@@ -3,27 +3,20 @@
 //! clients print a pika server's recorded replies as the originals did, and bad input gets a
 //! clear error reply while the workers keep serving.
 
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use amqp_client::options::QueueDeclareOptions;
 use amqp_client::Connection;
 use amqp_test_support::{amqp_url, unique_name};
+use common::{wait_for_consumers, Reaped};
 use prisem_tools::identity::Identity;
 use prisem_tools::rpc::{encode_base64, queue_name, AppData, Client};
 use serde_json::{json, Value};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
 const T: Duration = Duration::from_secs(60);
-
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Starts `bin` serving queue base `base` with 2 workers and waits for both consumers.
 async fn server(bin: &str, base: &str, extra: &[&str]) -> Reaped {
@@ -36,20 +29,8 @@ async fn server(bin: &str, base: &str, extra: &[&str]) -> Reaped {
             .unwrap(),
     );
     let conn = Connection::connect(&amqp_url()).await.unwrap();
-    for _ in 0..400 {
-        let ch = conn.open_channel().await.unwrap();
-        let opts = QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        if let Ok(i) = ch.queue_declare(&queue_name(base), opts).await {
-            if i.consumer_count >= 2 {
-                return child;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("{bin} never served {base}");
+    wait_for_consumers(&conn, &queue_name(base), 2).await;
+    child
 }
 
 fn client(bin: &str, base: &str, args: &[&str]) -> Output {

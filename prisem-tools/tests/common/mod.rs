@@ -247,6 +247,31 @@ pub(crate) fn connect_local(port: u16) -> TcpStream {
     }
 }
 
+/// Waits (at most 10 s) until `queue` has at least `n` consumers: a server under test is
+/// serving once its workers consume, which a fixed sleep cannot know on a loaded machine.
+pub(crate) async fn wait_for_consumers(conn: &Connection, queue: &str, n: u32) {
+    let started = Instant::now();
+    loop {
+        let ch = conn.open_channel().await.unwrap();
+        let opts = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        // A passive declare of a queue not there yet closes the channel: a new one each time.
+        if let Ok(info) = ch.queue_declare(queue, opts).await {
+            let _ = ch.close().await;
+            if info.consumer_count >= n {
+                return;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{queue} never had {n} consumers"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 // ----- syslog-bridge --------------------------------------------------------------------------
 
 /// The `syslog-bridge` binary built by this package.
