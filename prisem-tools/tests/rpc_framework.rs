@@ -18,15 +18,22 @@ use prisem_tools::rpc::{
 
 const T: Duration = Duration::from_secs(20);
 
-/// Echoes `data`; `mode` makes it fail, panic or sleep.
+/// Echoes `data`; `mode` makes it fail, panic or sleep ("drain" sleeps too, once it said it
+/// started).
 struct Echo;
+
+/// Woken when a request in mode "drain" starts: only the shutdown test sends one.
+static DRAIN_STARTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 impl Service for Echo {
     async fn handle(&self, appdata: AppData) -> Result<Reply, ServiceError> {
         match appdata.string("mode")? {
             Some("fail") => return Err(ServiceError::with_retcode(7, "Error: asked to fail")),
             Some("panic") => panic!("asked to panic"),
-            Some("sleep") => {
+            Some(mode @ ("sleep" | "drain")) => {
+                if mode == "drain" {
+                    DRAIN_STARTED.notify_one();
+                }
                 let ms = appdata.integer("ms")?.unwrap_or(0);
                 tokio::time::sleep(Duration::from_millis(ms.unsigned_abs())).await;
             }
@@ -240,14 +247,17 @@ async fn shutdown_finishes_the_request_in_flight() {
             .call(
                 &q,
                 AppData::new()
-                    .with("mode", "sleep")
-                    .with("ms", 800)
+                    .with("mode", "drain")
+                    .with("ms", 500)
                     .with_file("data", b"done"),
                 T,
             )
             .await
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Shut down while the request runs: it is answered before the server returns.
+    tokio::time::timeout(T, DRAIN_STARTED.notified())
+        .await
+        .expect("the request never reached the server");
     server.shutdown.trigger();
     let reply = call.await.unwrap().unwrap();
     assert_eq!(reply.stdout, b"done");
