@@ -52,8 +52,10 @@ fn consume_and_publish_confirm_ride_through_a_restart_unless_told_not_to() {
     let plain = spawn(&["consume", "-q", q.name(), "--no-recovery"]);
     let mut publisher = spawn(&["publish", "-r", q.name(), "-l", "--confirm", "--persistent"]);
     let mut publisher_in = publisher.stdin.take().unwrap();
-    // Give both consumers and the publisher time to connect before the broker goes.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Both consumers consume before the broker goes; the publisher (spawned before the wait)
+    // gets a moment more, as nothing shows when it has connected.
+    q.wait_for_consumers(2);
+    std::thread::sleep(Duration::from_millis(500));
 
     broker_script(&["restart"]);
 

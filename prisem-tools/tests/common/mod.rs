@@ -160,8 +160,30 @@ impl TempQueue {
 
     /// Ready messages, from a passive declare.
     pub(crate) fn message_count(&self) -> u64 {
+        self.passive("message_count")
+    }
+
+    /// Consumers, from a passive declare.
+    pub(crate) fn consumer_count(&self) -> u64 {
+        self.passive("consumer_count")
+    }
+
+    fn passive(&self, field: &str) -> u64 {
         let run = amqp(&["declare", "queue", &self.0, "--passive", "--json"]).ok();
-        run.json_lines()[0]["message_count"].as_u64().unwrap()
+        run.json_lines()[0][field].as_u64().unwrap()
+    }
+
+    /// Waits (at most 20 s) until the queue has `n` consumers.
+    pub(crate) fn wait_for_consumers(&self, n: u64) {
+        let started = Instant::now();
+        while self.consumer_count() < n {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{} never had {n} consumers",
+                self.0
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
